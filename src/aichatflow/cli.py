@@ -1,0 +1,130 @@
+"""``aichatflow``: serve the chat page and APIs, chat from the terminal, list models."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from .config import Settings
+from .errors import AIChatFlowError, ConfigError
+from .events import Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta
+from .messages import ChatRequest, Message
+
+_CONFIG_HELP = "TOML config file (default: $AICHATFLOW_CONFIG; none means the keyless mock)."
+
+
+def _settings(config: str | None, **overrides: object) -> Settings:
+    try:
+        return Settings.load(config, overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aichatflow")
+def main() -> None:
+    """Stream AI chat to people, token by token.
+
+    \b
+    Start here:
+      aichatflow serve            chat page on http://127.0.0.1:8080 (keyless mock model)
+      aichatflow chat "Hello"     stream an answer into this terminal
+      aichatflow models           list the models you can use
+
+    Set OPENAI_API_KEY or DEEPSEEK_API_KEY to add real models, or describe any
+    OpenAI-compatible server (vLLM, llama.cpp, LiteLLM...) in a TOML file (--config).
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [default: 8080].")
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+@click.option("--log-level", default=None, help="debug, info, warning or error [default: info].")
+def serve(host: str | None, port: int | None, config: str | None, log_level: str | None) -> None:
+    """Run the server: the chat page at /, the native SSE API at /api/chat,
+    and an OpenAI-compatible API at /v1 (chat/completions, models)."""
+    from .server import create_app, run
+
+    settings = _settings(config, host=host, port=port, log_level=log_level)
+    try:
+        app = create_app(settings)
+    except AIChatFlowError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"aichatflow: chat page on http://{settings.host}:{settings.port}/", err=True)
+    run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("-m", "--model", default=None, help="Model, e.g. mock/chat or openai/gpt-4o-mini.")
+@click.option("-s", "--system", default=None, help="A system prompt.")
+@click.option("--max-tokens", type=int, default=None, help="Upper bound on the answer's tokens.")
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+def chat(
+    prompt: str, model: str | None, system: str | None, max_tokens: int | None, config: str | None
+) -> None:
+    """Stream the answer to PROMPT into the terminal (reasoning goes to stderr, dimmed)."""
+    settings = _settings(config)
+    messages = [Message(role="system", content=system)] if system else []
+    messages.append(Message(role="user", content=prompt))
+    try:
+        request = ChatRequest(
+            model=model or settings.default_model, messages=messages, max_tokens=max_tokens
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    code = asyncio.run(_chat(settings, request))
+    sys.exit(code)
+
+
+async def _chat(settings: Settings, request: ChatRequest) -> int:
+    try:
+        registry = settings.build_registry()
+    except AIChatFlowError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return 2
+    dim = sys.stderr.isatty()
+    try:
+        async for event in registry.stream(request):
+            if isinstance(event, TextDelta):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, ReasoningDelta):
+                sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m" if dim else event.text)
+                sys.stderr.flush()
+            elif isinstance(event, ToolCallDelta) and event.name:
+                sys.stdout.write(f"\n[tool call {event.name}] ")
+            elif isinstance(event, ToolCallDelta):
+                sys.stdout.write(event.arguments)
+            elif isinstance(event, StreamError):
+                click.echo(f"\nerror: {event.code}: {event.message}", err=True)
+                return 1
+            elif isinstance(event, Finish):
+                sys.stdout.write("\n")
+    except AIChatFlowError as exc:
+        click.echo(f"\nerror: {exc.code}: {exc.message}", err=True)
+        return 1
+    finally:
+        await registry.aclose()
+    return 0
+
+
+@main.command()
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+def models(config: str | None) -> None:
+    """List the models this configuration can serve (aliases included)."""
+    settings = _settings(config)
+    try:
+        registry = settings.build_registry()
+    except AIChatFlowError as exc:
+        raise click.ClickException(str(exc)) from None
+    for model, _owner in registry.model_ids():
+        marker = "  (default)" if model == settings.default_model else ""
+        click.echo(f"{model}{marker}")
+    asyncio.run(registry.aclose())
+
+
+__all__ = ["main"]

@@ -1,0 +1,149 @@
+"""Settings from defaults, a TOML file, the environment and CLI flags, in rising precedence.
+
+With no config at all the server runs on the keyless ``mock`` provider; ``openai`` and
+``deepseek`` appear by themselves when ``OPENAI_API_KEY`` / ``DEEPSEEK_API_KEY`` are set.
+
+TOML (every key optional)::
+
+    default_model = "mock/chat"
+    host = "127.0.0.1"
+    port = 8080
+    max_body_bytes = 1048576
+
+    [stream]                     # timers in seconds (DESIGN.md section 7)
+    first_token = 120
+    progress = 120
+    max_duration = 900
+    send_timeout = 10
+    heartbeat = 15
+
+    [providers.upstream]         # reached as "upstream/<model>"
+    kind = "openai-compatible"   # or openai, deepseek, vllm, llamacpp, litellm, mock
+    base_url = "http://127.0.0.1:9000/v1"
+    api_key_env = "UPSTREAM_API_KEY"
+
+    [models]                     # aliases
+    fast = "upstream/my-model"
+
+Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
+``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL`` and
+``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``). Keys are read from the
+environment by the providers themselves and are never part of ``Settings``' printable form.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .providers import Registry, create_provider
+from .stream.limits import StreamLimits
+
+ENV_PREFIX = "AICHATFLOW_"
+
+AUTO_PROVIDERS: dict[str, str] = {"openai": "OPENAI_API_KEY", "deepseek": "DEEPSEEK_API_KEY"}
+"""Providers registered automatically when their standard key variable is set."""
+
+
+class StreamSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    first_token: float = Field(120.0, gt=0)
+    progress: float = Field(120.0, gt=0)
+    max_duration: float = Field(900.0, gt=0)
+    send_timeout: float = Field(10.0, gt=0)
+    heartbeat: float = Field(15.0, gt=0)
+    retry_ms: int = Field(2000, ge=0)
+
+    def limits(self) -> StreamLimits:
+        return StreamLimits(**self.model_dump())
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    default_model: str = "mock/chat"
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    log_level: str = "info"
+    stream: StreamSettings = StreamSettings()
+    providers: dict[str, dict[str, Any]] = {}
+    models: dict[str, str] = {}
+    """Aliases: a name → ``provider/model``."""
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Defaults < TOML file < environment < ``overrides`` (CLI flags)."""
+        env = os.environ if env is None else env
+        path = path or env.get(ENV_PREFIX + "CONFIG")
+        data: dict[str, Any] = _read_toml(Path(path)) if path else {}
+        data = _merge(data, _from_env(env))
+        data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid configuration:\n{exc}") from None
+
+    def build_registry(self, env: Mapping[str, str] | None = None) -> Registry:
+        """Create the configured providers, plus ``mock`` and the key-detected ones."""
+        env = os.environ if env is None else env
+        tables: dict[str, dict[str, Any]] = {"mock": {"kind": "mock"}}
+        for name, key_var in AUTO_PROVIDERS.items():
+            if env.get(key_var):
+                tables[name] = {"kind": name}
+        tables.update(self.providers)
+        registry = Registry(aliases=self.models)
+        for name, options in tables.items():
+            registry.add(create_provider(name, options))
+        registry.resolve(self.default_model)  # fail at start-up, not at the first request
+        return registry
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in ("host", "port", "default_model", "max_body_bytes", "log_level"):
+        value = env.get(ENV_PREFIX + field.upper())
+        if value is not None:
+            out[field] = value
+    stream = {
+        field: env[ENV_PREFIX + "STREAM_" + field.upper()]
+        for field in StreamSettings.model_fields
+        if ENV_PREFIX + "STREAM_" + field.upper() in env
+    }
+    if stream:
+        out["stream"] = stream
+    return out
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+__all__ = ["AUTO_PROVIDERS", "ENV_PREFIX", "Settings", "StreamSettings"]

@@ -1,0 +1,60 @@
+"""The contract between the stream engine and an output dialect.
+
+A dialect turns batches of ``ChatEvent`` into bytes for one response. It is a small stateful
+object made per response (it numbers frames, remembers usage, knows whether it has started).
+The engine owns timing, I/O and error handling; the dialect owns bytes and headers only.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+from ..events import StreamError
+
+Headers = list[tuple[bytes, bytes]]
+
+SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+"""Headers of every event stream: no proxy buffering, no caching (DESIGN.md section 4)."""
+
+
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Dialect(Protocol[T_contra]):
+    headers_on_open: bool
+    """Send headers and ``open()`` at once, before the upstream answers (browsers and proxies
+    see life immediately). When False, headers wait for the first batch, so an upstream failure
+    before it can still be a real HTTP status."""
+    buffered: bool
+    """Nothing is written until the terminal event (a non-streaming JSON body)."""
+    terminal: bool
+    """Set by ``render`` once it rendered a terminal event; later events are ignored."""
+    content: bool
+    """Set by ``render`` when the last batch held content (text, reasoning, tool calls)."""
+    status: int
+    heartbeat: bytes
+
+    def headers(self) -> Headers: ...
+
+    def open(self) -> bytes: ...
+
+    def render(self, batch: list[T_contra]) -> bytes: ...
+
+    def end(self) -> bytes:
+        """The terminal frame for a source that ended without a terminal event."""
+        ...
+
+    def error(self, error: StreamError) -> bytes:
+        """The terminal error frame, after the headers were sent."""
+        ...
+
+    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
+        """A whole response for a failure before any header was sent."""
+        ...
+
+
+__all__ = ["SSE_HEADERS", "Dialect", "Headers"]

@@ -1,0 +1,156 @@
+"""The native browser protocol (DESIGN.md section 4): one named SSE event per ChatEvent.
+
+Frames are built from a per-stream id prefix and orjson output. orjson never emits a raw CR or
+LF (it escapes them), and the event names are constants, so a frame cannot be injected into; the
+general checked encoder in ``aichatflow.sse`` is not needed on this hot path.
+
+Consecutive text (or reasoning) deltas of one batch are merged into one frame: when the client
+reads slower than the provider writes, what piled up goes out as one frame, not hundreds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import HTTP_STATUS_BY_CODE
+from ..events import (
+    ChatEvent,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+)
+from .base import SSE_HEADERS, Headers
+
+_dumps = orjson.dumps
+
+
+class NativeDialect:
+    """Renders ``ChatEvent`` batches as the native ``text/event-stream`` protocol."""
+
+    headers_on_open = True
+    buffered = False
+    heartbeat = b": hb\n\n"
+
+    def __init__(self, stream_id: str, model: str, *, retry_ms: int = 2000) -> None:
+        self.stream_id = stream_id
+        self.model = model
+        self.retry_ms = retry_ms
+        self.terminal = False
+        self.content = False
+        self.status = 200
+        self.seq = 0
+        self.usage: Usage | None = None
+        self._sid = stream_id.encode("ascii")
+
+    def headers(self) -> Headers:
+        return [*SSE_HEADERS, (b"x-request-id", self._sid)]
+
+    def open(self) -> bytes:
+        data = _dumps({"stream_id": self.stream_id, "model": self.model})
+        return b"retry: %d\nid: %s.0\nevent: start\ndata: %s\n\n" % (self.retry_ms, self._sid, data)
+
+    def _frame(self, event: bytes, data: bytes) -> bytes:
+        self.seq += 1
+        return b"id: %s.%d\nevent: %s\ndata: %s\n\n" % (self._sid, self.seq, event, data)
+
+    def _text(self, event: bytes, text: str) -> bytes:
+        self.seq += 1
+        return b'id: %s.%d\nevent: %s\ndata: {"text":%s}\n\n' % (
+            self._sid,
+            self.seq,
+            event,
+            _dumps(text),
+        )
+
+    def end(self) -> bytes:
+        return self.render([Finish(reason="stop")])
+
+    def error(self, error: StreamError) -> bytes:
+        return self.render([error])
+
+    def render(self, batch: list[ChatEvent]) -> bytes:
+        if self.terminal:
+            return b""
+        if len(batch) == 1:
+            event = batch[0]
+            cls = event.__class__
+            if cls is TextDelta:
+                self.content = True
+                return self._text(b"text", event.text)  # type: ignore[union-attr]
+        self.content = False
+        out: list[bytes] = []
+        run: list[str] = []
+        run_cls: type | None = None
+        for event in batch:
+            cls = event.__class__
+            if cls is TextDelta or cls is ReasoningDelta:
+                self.content = True
+                if cls is not run_cls and run:
+                    out.append(self._text(_NAME[run_cls], "".join(run)))
+                    run = []
+                run_cls = cls
+                run.append(event.text)  # type: ignore[union-attr]
+                continue
+            if run:
+                out.append(self._text(_NAME[run_cls], "".join(run)))
+                run = []
+                run_cls = None
+            if self._other(event, out):
+                break
+        if run:
+            out.append(self._text(_NAME[run_cls], "".join(run)))
+        return b"".join(out)
+
+    def _other(self, event: ChatEvent, out: list[bytes]) -> bool:
+        """Render a non-text event; True when it was terminal."""
+        if isinstance(event, ToolCallDelta):
+            self.content = True
+            data = {
+                "index": event.index,
+                "id": event.id,
+                "name": event.name,
+                "arguments": event.arguments,
+            }
+            out.append(self._frame(b"tool_call", _dumps(data)))
+        elif isinstance(event, UsageUpdate):
+            self.usage = event.usage
+            out.append(self._frame(b"usage", _dumps(event.usage.as_dict())))
+        elif isinstance(event, Finish):
+            usage = event.usage or self.usage
+            done: dict[str, Any] = {
+                "finish_reason": event.reason,
+                "usage": usage.as_dict() if usage else None,
+            }
+            out.append(self._frame(b"done", _dumps(done)))
+            self.terminal = True
+        elif isinstance(event, StreamError):
+            out.append(self._frame(b"error", _dumps(self._error_body(event))))
+            self.terminal = True
+        elif not isinstance(event, StreamStart):  # StreamStart: already announced by open()
+            raise TypeError(f"not a ChatEvent: {event!r}")
+        return self.terminal
+
+    def _error_body(self, error: StreamError) -> dict[str, Any]:
+        return {
+            "code": error.code,
+            "message": error.message,
+            "retryable": error.retryable,
+            "request_id": self.stream_id,
+        }
+
+    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
+        body = _dumps({"error": self._error_body(error)})
+        headers = [(b"content-type", b"application/json"), (b"x-request-id", self._sid)]
+        return status or HTTP_STATUS_BY_CODE.get(error.code, 500), headers, body
+
+
+_NAME: dict[type | None, bytes] = {TextDelta: b"text", ReasoningDelta: b"reasoning"}
+
+__all__ = ["NativeDialect"]

@@ -1,0 +1,260 @@
+"""The OpenAI Chat Completions dialect: ``chat.completion.chunk`` SSE and the non-stream body.
+
+Streaming follows WIRE.md section 3.1 byte for byte where it matters to clients: a first chunk
+with ``role``, content chunks, a finishing chunk, an optional usage chunk with ``choices: []``,
+then ``data: [DONE]``. Reasoning goes in ``delta.reasoning_content`` (DeepSeek, vLLM and
+LiteLLM use that field; the official SDK keeps unknown fields). A failure after the headers is
+``data: {"error": {...}}`` and *no* ``[DONE]``, which makes the official SDK raise ``APIError``.
+
+Headers wait for the first batch (``headers_on_open = False``): an upstream that fails before
+answering becomes a real HTTP status (429, 502, 504) with ``x-should-retry: false``, because
+aichatflow already did the retrying (one retry layer).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from ..errors import HTTP_STATUS_BY_CODE
+from ..events import (
+    ChatEvent,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    StreamError,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+)
+from ..transcript import TranscriptBuilder
+from .base import SSE_HEADERS, Headers
+
+_dumps = orjson.dumps
+
+_FINISH: dict[FinishReason, str] = {
+    "stop": "stop",
+    "length": "length",
+    "tool-calls": "tool_calls",
+    "content-filter": "content_filter",
+}
+
+
+def openai_finish_reason(reason: FinishReason | None) -> str:
+    return _FINISH.get(reason, "stop") if reason else "stop"
+
+
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def openai_error_body(error: StreamError) -> bytes:
+    return _dumps(
+        {
+            "error": {
+                "message": f"{error.code}: {error.message}",
+                "type": error.code,
+                "code": error.code,
+                "param": None,
+            }
+        }
+    )
+
+
+_JSON_ERROR_HEADERS: Headers = [
+    (b"content-type", b"application/json"),
+    (b"x-should-retry", b"false"),
+]
+
+
+class _Base:
+    heartbeat = b": hb\n\n"
+    headers_on_open = False
+
+    def __init__(self, stream_id: str, model: str) -> None:
+        self.stream_id = stream_id
+        self.model = model
+        self.completion_id = f"chatcmpl-{stream_id}"
+        self.created = int(time.time())
+        self.terminal = False
+        self.content = False
+        self.status = 200
+
+    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
+        status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
+        headers = [*_JSON_ERROR_HEADERS, (b"x-request-id", self.stream_id.encode())]
+        return status, headers, openai_error_body(error)
+
+
+class OpenAIStreamDialect(_Base):
+    """``stream: true``: chunks as they come."""
+
+    buffered = False
+
+    def __init__(self, stream_id: str, model: str, *, include_usage: bool = False) -> None:
+        super().__init__(stream_id, model)
+        self.include_usage = include_usage
+        self.usage: Usage | None = None
+        head = {
+            "id": self.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": model,
+        }
+        # Everything before the delta is fixed per stream: encode it once.
+        self._prefix = b"data: " + _dumps(head)[:-1] + b',"choices":[{"index":0,"delta":'
+        self._open_suffix = b',"logprobs":null,"finish_reason":null}]}\n\n'
+
+    def headers(self) -> Headers:
+        return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]
+
+    def open(self) -> bytes:
+        return self._chunk(b'{"role":"assistant","content":""}')
+
+    def _chunk(self, delta: bytes) -> bytes:
+        return self._prefix + delta + self._open_suffix
+
+    def end(self) -> bytes:
+        return self.render([Finish(reason="stop")])
+
+    def error(self, error: StreamError) -> bytes:
+        return self.render([error])
+
+    def render(self, batch: list[ChatEvent]) -> bytes:
+        if self.terminal:
+            return b""
+        self.content = False
+        out: list[bytes] = []
+        for event in batch:
+            cls = event.__class__
+            if cls is TextDelta:
+                self.content = True
+                out.append(self._chunk(b'{"content":' + _dumps(event.text) + b"}"))  # type: ignore[union-attr]
+            elif cls is ReasoningDelta:
+                self.content = True
+                text = _dumps(event.text)  # type: ignore[union-attr]
+                out.append(self._chunk(b'{"reasoning_content":' + text + b"}"))
+            elif self._other(event, out):
+                break
+        return b"".join(out)
+
+    def _other(self, event: ChatEvent, out: list[bytes]) -> bool:
+        if isinstance(event, ToolCallDelta):
+            self.content = True
+            call: dict[str, Any] = {"index": event.index}
+            function: dict[str, str] = {"arguments": event.arguments}
+            if event.id:
+                call["id"] = event.id
+                call["type"] = "function"
+            if event.name:
+                function["name"] = event.name
+            call["function"] = function
+            out.append(self._chunk(_dumps({"tool_calls": [call]})))
+        elif isinstance(event, UsageUpdate):
+            self.usage = event.usage
+        elif isinstance(event, Finish):
+            reason = _dumps(openai_finish_reason(event.reason))
+            out.append(self._prefix + b'{},"logprobs":null,"finish_reason":' + reason + b"}]}\n\n")
+            usage = event.usage or self.usage
+            if self.include_usage and usage is not None:
+                head = self._prefix[: self._prefix.index(b',"choices"')]
+                out.append(head + b',"choices":[],"usage":' + _dumps(openai_usage(usage)) + b"}\n\n")
+            out.append(b"data: [DONE]\n\n")
+            self.terminal = True
+        elif isinstance(event, StreamError):
+            out.append(b"data: " + openai_error_body(event) + b"\n\n")
+            self.terminal = True
+        elif not isinstance(event, StreamStart):
+            raise TypeError(f"not a ChatEvent: {event!r}")
+        return self.terminal
+
+
+class OpenAICompletionDialect(_Base):
+    """``stream: false``: one ``chat.completion`` JSON body, folded by the transcript reducer."""
+
+    buffered = True
+
+    def __init__(self, stream_id: str, model: str) -> None:
+        super().__init__(stream_id, model)
+        self._builder = TranscriptBuilder()
+        self._headers: Headers = [(b"content-type", b"application/json")]
+
+    def headers(self) -> Headers:
+        return [*self._headers, (b"x-request-id", self.stream_id.encode())]
+
+    def open(self) -> bytes:
+        return b""
+
+    def end(self) -> bytes:
+        return self.render([Finish(reason="stop")])
+
+    def error(self, error: StreamError) -> bytes:
+        return self.render([error])
+
+    def render(self, batch: list[ChatEvent]) -> bytes:
+        if self.terminal:
+            return b""
+        add = self._builder.add
+        for event in batch:
+            add(event)
+            if isinstance(event, StreamError):
+                self.terminal = True
+                self.status, self._headers, body = self.error_response(event, 0)
+                return body
+            if isinstance(event, Finish):
+                self.terminal = True
+                return self._body()
+        return b""
+
+    def _body(self) -> bytes:
+        t = self._builder.result()
+        message: dict[str, Any] = {"role": "assistant", "content": t.text or None}
+        if t.reasoning:
+            message["reasoning_content"] = t.reasoning
+        if t.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in t.tool_calls
+            ]
+        elif message["content"] is None:
+            message["content"] = ""
+        body: dict[str, Any] = {
+            "id": self.completion_id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": openai_finish_reason(t.finish_reason),
+                }
+            ],
+        }
+        if t.usage is not None:
+            body["usage"] = openai_usage(t.usage)
+        return _dumps(body)
+
+
+__all__ = [
+    "OpenAICompletionDialect",
+    "OpenAIStreamDialect",
+    "openai_error_body",
+    "openai_finish_reason",
+    "openai_usage",
+]

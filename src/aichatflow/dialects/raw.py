@@ -1,0 +1,54 @@
+"""Raw SSE: the batch items are already-encoded frames (``SSEWriter`` produces them).
+
+This keeps the seed's ``SSEWriter`` (write any event, any data) on the same engine as chat
+streams: same heartbeats, timeouts, disconnect handling and single-write batches.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from ..errors import HTTP_STATUS_BY_CODE
+from ..events import StreamError
+from ..sse.encode import encode_event
+from .base import SSE_HEADERS, Headers
+
+
+class RawSSEDialect:
+    headers_on_open = True
+    buffered = False
+    heartbeat = b": hb\n\n"
+
+    def __init__(self, stream_id: str, *, retry_ms: int | None = None) -> None:
+        self.stream_id = stream_id
+        self.retry_ms = retry_ms
+        self.terminal = False
+        self.content = False
+        self.status = 200
+
+    def headers(self) -> Headers:
+        return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]
+
+    def open(self) -> bytes:
+        return b"retry: %d\n\n" % self.retry_ms if self.retry_ms is not None else b""
+
+    def render(self, batch: list[bytes]) -> bytes:
+        self.content = True
+        return b"".join(batch)
+
+    def end(self) -> bytes:
+        self.terminal = True
+        return b""
+
+    def error(self, error: StreamError) -> bytes:
+        self.terminal = True
+        data = {"code": error.code, "message": error.message, "retryable": error.retryable}
+        return encode_event(orjson.dumps(data).decode(), event="error")
+
+    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
+        body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
+        status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
+        return status, [(b"content-type", b"application/json")], body
+
+
+__all__ = ["RawSSEDialect"]

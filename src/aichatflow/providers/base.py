@@ -1,0 +1,46 @@
+"""The ``Provider`` protocol: the whole seam between aichatflow and an LLM API.
+
+A provider turns a ``ChatRequest`` into a ``ChatStream`` of ``ChatEvent``s (see ``events.py`` for
+the grammar). Rules every provider follows:
+
+* ``stream()`` is a plain ``def`` returning a ``ChatStream`` (an async iterator of events over an
+  async generator of *batches*: everything parsed from one upstream read is one batch, so the
+  engine writes it in one ``send``);
+* closing the stream, or cancelling the task iterating it, closes the upstream HTTP response
+  immediately (``async with`` around the response inside the generator does that);
+* failures are raised as typed errors from ``aichatflow.errors``, never yielded as text;
+* retries happen only before the first content event, inside the provider (one retry layer);
+* ``request.model`` is the provider's own model id (the registry strips ``provider/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..messages import ChatRequest
+from ..stream.source import ChatStream
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    """The name this provider is registered under (the ``openai`` of ``openai/gpt-4o``)."""
+
+    @property
+    def models(self) -> Sequence[str]:
+        """Models to advertise in ``/v1/models`` and the page (others may still work)."""
+        ...
+
+    def stream(self, request: ChatRequest) -> ChatStream: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderFactory(Protocol):
+    """Builds a provider from its name and the options of its ``[providers.<name>]`` table."""
+
+    def __call__(self, name: str, options: Mapping[str, Any]) -> Provider: ...
+
+
+__all__ = ["Provider", "ProviderFactory"]

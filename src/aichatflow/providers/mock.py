@@ -1,0 +1,188 @@
+"""``mock``: a keyless, deterministic provider that streams like a real model.
+
+It is the default provider (the chat page works with no API key), the load source of the
+benchmarks, and a fault injector for tests. Same request, same output, every time.
+
+Pacing: tokens are scheduled at ``tokens_per_second`` after ``first_token_ms``; each pull hands
+over *every token already due* as one batch, the way one upstream read carries whatever arrived.
+A reader that keeps up gets one token per frame; a reader that lags gets what piled up in one
+write. ``tokens_per_second = 0`` streams as fast as the reader reads, ``burst`` tokens per batch.
+
+Knobs (``[providers.<name>]`` with ``kind = "mock"``): ``tokens_per_second``, ``first_token_ms``,
+``burst``, ``reasoning`` (``"auto"``: only models whose name contains "reason" or "think"),
+``reasoning_tokens``, ``text``, ``models``, and faults: ``error_after`` (+ ``error_code``),
+``disconnect_after``, ``stall_after`` (counted in content tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, UpstreamDisconnected, error_for_code
+from ..events import ChatEvent, Finish, ReasoningDelta, StreamStart, TextDelta, Usage
+from ..messages import ChatRequest
+from ..stream.source import ChatStream
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+_ANSWER = (
+    "You asked: \u201c{prompt}\u201d. This answer comes from aichatflow's built-in mock model, "
+    "which needs no API key. It streams word by word at a steady pace, the way a real model "
+    "does, so you can watch tokens arrive, press Stop to cancel the generation mid-sentence, "
+    "and see how the reasoning panel, the answer and the usage line fit together. Set "
+    "OPENAI_API_KEY or DEEPSEEK_API_KEY, or point a provider at any OpenAI-compatible server, "
+    "to talk to a real model."
+)
+_REASONING = (
+    "The user wrote \u201c{prompt}\u201d. I should explain what is happening: this is a mock "
+    "model, so the reasoning is scripted. Still, it streams apart from the answer, the same "
+    "way DeepSeek's reasoning_content does, so the page can show it in its own box."
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MockOptions:
+    tokens_per_second: float = 40.0
+    first_token_ms: float = 300.0
+    burst: int = 1
+    reasoning: bool | str = "auto"
+    reasoning_tokens: int = 0
+    text: str | None = None
+    models: tuple[str, ...] = ("chat", "reasoner", "echo")
+    error_after: int | None = None
+    error_code: str = "upstream_overloaded"
+    disconnect_after: int | None = None
+    stall_after: int | None = None
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any]) -> MockOptions:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(options) - known - {"kind"}
+        if unknown:
+            raise ConfigError(f"unknown mock option(s): {', '.join(sorted(unknown))}")
+        values = {k: v for k, v in options.items() if k in known}
+        if "models" in values:
+            values["models"] = tuple(values["models"])
+        opts = cls(**values)
+        if opts.tokens_per_second < 0 or opts.first_token_ms < 0 or opts.burst < 1:
+            raise ConfigError("mock: tokens_per_second and first_token_ms >= 0, burst >= 1")
+        return opts
+
+
+def tokenize(text: str) -> list[str]:
+    """Split into word-like tokens that keep their leading space, as BPE tokens do."""
+    return _TOKEN.findall(text)
+
+
+class MockProvider:
+    """A provider that needs nothing: see the module docstring for its knobs."""
+
+    def __init__(self, name: str = "mock", options: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.options = MockOptions.parse(options or {})
+
+    @property
+    def models(self) -> Sequence[str]:
+        return self.options.models
+
+    def stream(self, request: ChatRequest) -> ChatStream:
+        return ChatStream(self._batches(request))
+
+    async def aclose(self) -> None:
+        return None
+
+    def _wants_reasoning(self, model: str) -> bool:
+        flag = self.options.reasoning
+        if isinstance(flag, bool):
+            return flag
+        return "reason" in model or "think" in model
+
+    def _plan(self, request: ChatRequest) -> tuple[list[ChatEvent], int, int]:
+        prompt = " ".join(request.last_user_text().split())
+        short = prompt if len(prompt) <= 160 else prompt[:157] + "..."
+        if self.options.text is not None:
+            answer = self.options.text
+        elif request.model.endswith("echo"):
+            answer = prompt or "(empty)"
+        else:
+            answer = _ANSWER.format(prompt=short)
+        tokens = tokenize(answer) or [" "]
+        limit = request.token_limit
+        if limit is not None:
+            tokens = [tokens[i % len(tokens)] for i in range(limit)]
+        plan: list[ChatEvent] = []
+        reasoning = 0
+        if self._wants_reasoning(request.model):
+            thoughts = tokenize(_REASONING.format(prompt=short))
+            if self.options.reasoning_tokens:
+                n = self.options.reasoning_tokens
+                thoughts = [thoughts[i % len(thoughts)] for i in range(n)]
+            plan.extend(ReasoningDelta(t) for t in thoughts)
+            reasoning = len(thoughts)
+        plan.extend(TextDelta(t) for t in tokens)
+        return plan, reasoning, len(tokens)
+
+    async def _batches(self, request: ChatRequest) -> AsyncIterator[list[ChatEvent]]:
+        opts = self.options
+        digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
+        yield [StreamStart(model=f"{self.name}/{request.model}", response_id=f"mock-{digest}")]
+        plan, reasoning, text_tokens = self._plan(request)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + opts.first_token_ms / 1000.0
+        rate = opts.tokens_per_second
+        i, n = 0, len(plan)
+        if not rate and opts.first_token_ms:
+            await asyncio.sleep(opts.first_token_ms / 1000.0)
+        while i < n:
+            await self._fault(i)
+            if rate:
+                now = loop.time()
+                due = int((now - t0) * rate) + 1
+                if due <= i:
+                    await asyncio.sleep(t0 + i / rate - now)
+                    continue
+                j = min(n, due, self._next_fault(i))
+            else:
+                j = min(n, i + opts.burst, self._next_fault(i))
+            yield plan[i:j]
+            i = j
+        await self._fault(n)
+        prompt_tokens = sum(len(tokenize(m.text())) for m in request.messages)
+        usage = Usage(
+            input_tokens=prompt_tokens,
+            output_tokens=reasoning + text_tokens,
+            reasoning_tokens=reasoning,
+        )
+        reason = "length" if request.token_limit is not None else "stop"
+        yield [Finish(reason=reason, raw_reason=reason, usage=usage)]
+
+    def _next_fault(self, i: int) -> int:
+        """The next token index where a fault fires, so a batch never runs past it."""
+        points = [
+            p
+            for p in (self.options.error_after, self.options.disconnect_after, self.options.stall_after)
+            if p is not None and p > i
+        ]
+        return min(points, default=1 << 62)
+
+    async def _fault(self, emitted: int) -> None:
+        """Fire the configured fault once ``emitted`` content tokens have been handed over."""
+        opts = self.options
+        if opts.error_after is not None and emitted >= opts.error_after:
+            raise error_for_code(opts.error_code, f"{self.name}: injected failure", provider=self.name)
+        if opts.disconnect_after is not None and emitted >= opts.disconnect_after:
+            raise UpstreamDisconnected(f"{self.name}: injected disconnect", provider=self.name)
+        if opts.stall_after is not None and emitted >= opts.stall_after:
+            await asyncio.Event().wait()  # silent forever, like a hung upstream
+
+
+def create(name: str, options: Mapping[str, Any]) -> MockProvider:
+    return MockProvider(name, options)
+
+
+__all__ = ["MockOptions", "MockProvider", "create", "tokenize"]

@@ -1,0 +1,205 @@
+"""``chat.completion.chunk`` JSON to ``ChatEvent``s (WIRE.md sections 3.1 and 3.2).
+
+Tool-call fragments are routed by ``id`` when present, then by upstream ``index``, then to the
+call in progress: real servers reuse ``index: 0`` for every call (Ollama), omit ``index``, or put
+two fragments of one call in one chunk (openai-python#3201). Each call gets a stable index of
+our own, in order of appearance.
+
+``Finish`` is emitted at ``[DONE]`` rather than at ``finish_reason`` because OpenAI sends usage in
+a later chunk; a stream that ends after ``finish_reason`` without ``[DONE]`` is still complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ...errors import UpstreamBadResponse, error_for_code, redact
+from ...events import (
+    ChatEvent,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+)
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool-calls",
+    "function_call": "tool-calls",
+    "content_filter": "content-filter",
+}
+
+
+def map_finish_reason(raw: str | None) -> FinishReason:
+    if raw is None:
+        return "stop"
+    return _FINISH.get(raw, "other")
+
+
+def parse_usage(raw: dict[str, Any]) -> Usage:
+    completion_details = raw.get("completion_tokens_details") or {}
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    cached = prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        cached_input_tokens=int(cached),
+    )
+
+
+_STATUS_CODE = {
+    400: "bad_request",
+    401: "upstream_auth",
+    403: "upstream_auth",
+    429: "upstream_rate_limited",
+    503: "upstream_overloaded",
+}
+_TYPE_CODE = {
+    "server_error": "upstream_error",
+    "overloaded_error": "upstream_overloaded",
+    "rate_limit_error": "upstream_rate_limited",
+    "rate_limit_exceeded": "upstream_rate_limited",
+    "insufficient_quota": "upstream_rate_limited",
+    "authentication_error": "upstream_auth",
+    "timeout": "upstream_timeout",
+}
+
+
+def in_band_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...]) -> Exception:
+    """An ``{"error": ...}`` chunk (or vLLM's ``{"object": "error"}``) as a typed error."""
+    err = payload.get("error", payload)
+    if not isinstance(err, dict):
+        err = {"message": str(err)}
+    message = str(err.get("message") or "upstream error")
+    kind = str(err.get("type") or err.get("code") or "")
+    code = _TYPE_CODE.get(kind)
+    if code is None and "overload" in kind:
+        code = "upstream_overloaded"
+    if code is None:
+        status = err.get("code") if isinstance(err.get("code"), int) else payload.get("code")
+        code = _STATUS_CODE.get(status, "upstream_error") if isinstance(status, int) else None
+    if message.lower().startswith("overloaded") and code in (None, "upstream_error"):
+        code = "upstream_overloaded"
+    return error_for_code(
+        code or "upstream_error", f"{provider}: {redact(message, secrets)[:300]}", provider=provider
+    )
+
+
+class ChunkParser:
+    """Stateful: one per upstream response."""
+
+    __slots__ = (
+        "_by_id",
+        "_by_index",
+        "_current",
+        "_next",
+        "finish_raw",
+        "provider",
+        "reasoning_fields",
+        "secrets",
+        "usage",
+    )
+
+    def __init__(
+        self, provider: str, reasoning_fields: tuple[str, ...], secrets: tuple[str, ...] = ()
+    ) -> None:
+        self.provider = provider
+        self.reasoning_fields = reasoning_fields
+        self.secrets = secrets
+        self._by_id: dict[str, int] = {}
+        self._by_index: dict[int, int] = {}
+        self._current = -1
+        self._next = 0
+        self.finish_raw: str | None = None
+        self.usage: Usage | None = None
+
+    def finish(self) -> Finish:
+        reason = map_finish_reason(self.finish_raw)
+        return Finish(reason=reason, raw_reason=self.finish_raw, usage=self.usage)
+
+    def feed(self, data: str, out: list[ChatEvent]) -> bool:
+        """Parse one SSE ``data`` payload into ``out``; True at ``[DONE]``."""
+        if data == "[DONE]":
+            out.append(self.finish())
+            return True
+        if not data or data[0] == ":":  # data-only keep-alives some relays send
+            return False
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamBadResponse(
+                f"{self.provider}: upstream sent a frame that is not JSON", provider=self.provider
+            ) from None
+        if not isinstance(chunk, dict):
+            raise UpstreamBadResponse(
+                f"{self.provider}: upstream sent a frame that is not an object",
+                provider=self.provider,
+            )
+        if "error" in chunk or chunk.get("object") == "error":
+            raise in_band_error(chunk, self.provider, self.secrets)
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) == 0:
+                self._choice(choice, out)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = parse_usage(usage)
+            out.append(UsageUpdate(self.usage))
+        return False
+
+    def _choice(self, choice: dict[str, Any], out: list[ChatEvent]) -> None:
+        delta = choice.get("delta")
+        if delta:
+            for name in self.reasoning_fields:
+                reasoning = delta.get(name)
+                if reasoning and isinstance(reasoning, str):
+                    out.append(ReasoningDelta(reasoning))
+                    break
+            content = delta.get("content")
+            if content:
+                out.append(TextDelta(content))
+            calls = delta.get("tool_calls")
+            if calls:
+                for call in calls:
+                    out.append(self._tool_call(call))
+        finish = choice.get("finish_reason")
+        if finish:
+            self.finish_raw = finish
+
+    def _tool_call(self, call: dict[str, Any]) -> ToolCallDelta:
+        call_id = call.get("id") or ""
+        upstream_index = call.get("index")
+        if call_id and call_id in self._by_id:
+            index = self._by_id[call_id]
+            call_id = ""  # announced already
+        elif call_id:
+            index = self._by_id[call_id] = self._next
+            self._next += 1
+            if isinstance(upstream_index, int):
+                self._by_index[upstream_index] = index
+        elif isinstance(upstream_index, int) and upstream_index in self._by_index:
+            index = self._by_index[upstream_index]
+        elif self._current >= 0:
+            index = self._current
+        else:  # a fragment with neither id nor a known index: a new anonymous call
+            index = self._next
+            self._next += 1
+            if isinstance(upstream_index, int):
+                self._by_index[upstream_index] = index
+        self._current = index
+        function = call.get("function") or {}
+        return ToolCallDelta(
+            index=index,
+            id=call_id,
+            name=function.get("name") or "",
+            arguments=function.get("arguments") or "",
+        )
+
+
+__all__ = ["ChunkParser", "in_band_error", "map_finish_reason", "parse_usage"]

@@ -1,0 +1,65 @@
+"""``create_app(settings)``: the Starlette app behind ``aichatflow serve``.
+
+The lifespan owns the provider registry (and so every upstream HTTP client): it is built at
+start-up, where a bad config fails loudly, and closed at shutdown. Streams in flight at shutdown
+are ended by ``aichatflow.server.runner`` with a ``server_shutting_down`` frame before uvicorn
+waits for connections to close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..config import Settings
+from ..errors import AIChatFlowError
+from ..providers import Registry
+from . import routes
+from .body_limit import BodyLimitMiddleware
+from .errors import handle_aichatflow_error, handle_http_exception
+
+
+def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
+    """Build the app. Pass ``registry`` to use providers built elsewhere (tests, embedding)."""
+    settings = settings or Settings.load()
+    own_registry = registry is None
+    registry = registry or settings.build_registry()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_registry:
+                await registry.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/", routes.page, methods=["GET"]),
+            Route("/api/config", routes.page_config, methods=["GET"]),
+            Route("/api/chat", routes.native_chat, methods=["POST"]),
+            Route("/v1/chat/completions", routes.openai_chat, methods=["POST"]),
+            Route("/v1/models", routes.list_models, methods=["GET"]),
+            Route("/healthz", routes.healthz, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=routes.STATIC), name="static"),
+        ],
+        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            AIChatFlowError: handle_aichatflow_error,
+            HTTPException: handle_http_exception,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.limits = settings.stream.limits()
+    return app
+
+
+__all__ = ["create_app"]

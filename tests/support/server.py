@@ -1,0 +1,80 @@
+"""Run an ASGI app on a real uvicorn server, on 127.0.0.1 and a free port, in a thread.
+
+``httpx.ASGITransport`` buffers whole responses and cannot show streaming, timing or
+disconnects (PEERS.md section 6), so every stream test goes through a real socket.
+The server uses aichatflow's own ``Server`` class, so shutdown behaves as in production.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp
+
+from aichatflow.server.runner import Server, server_config
+
+
+@dataclass
+class RunningServer:
+    server: Server
+    thread: threading.Thread
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+@contextmanager
+def serve(app: ASGIApp, *, log_level: str = "warning") -> Iterator[RunningServer]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = server_config(app, host="127.0.0.1", port=port, log_level=log_level)
+    server = Server(config)
+    server.config.install_signal_handlers = False  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.005)
+    running = RunningServer(server, thread, port)
+    try:
+        yield running
+    finally:
+        running.stop()
+        sock.close()
+
+
+class LogCapture(logging.Handler):
+    """Collects log records from every thread (pytest's caplog only sees its own handlers)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._lock2 = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._lock2:
+            self.records.append(record)
+
+    def text(self) -> str:
+        lines = []
+        for r in list(self.records):
+            lines.append(f"{r.levelname} {r.name}: {r.getMessage()}")
+            if r.exc_info:
+                lines.append("Traceback (most recent call last): <exc_info>")
+        return "\n".join(lines)
