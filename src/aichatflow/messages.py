@@ -64,7 +64,7 @@ class Message(_Frozen):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     reasoning_content: str | None = None
-    """Reasoning of an earlier assistant turn; some providers require it back (DeepSeek tool turns)."""
+    """Reasoning of an earlier assistant turn; DeepSeek requires it back on tool-call turns."""
 
     def text(self) -> str:
         """The message's text, with multi-part content joined."""

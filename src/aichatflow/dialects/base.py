@@ -21,10 +21,10 @@ SSE_HEADERS: Headers = [
 """Headers of every event stream: no proxy buffering, no caching (DESIGN.md section 4)."""
 
 
-T_contra = TypeVar("T_contra", contravariant=True)
+T = TypeVar("T")
 
 
-class Dialect(Protocol[T_contra]):
+class Dialect(Protocol[T]):
     headers_on_open: bool
     """Send headers and ``open()`` at once, before the upstream answers (browsers and proxies
     see life immediately). When False, headers wait for the first batch, so an upstream failure
@@ -42,7 +42,7 @@ class Dialect(Protocol[T_contra]):
 
     def open(self) -> bytes: ...
 
-    def render(self, batch: list[T_contra]) -> bytes: ...
+    def render(self, batch: list[T]) -> bytes: ...
 
     def end(self) -> bytes:
         """The terminal frame for a source that ended without a terminal event."""

@@ -168,7 +168,9 @@ class OpenAIStreamDialect(_Base):
             usage = event.usage or self.usage
             if self.include_usage and usage is not None:
                 head = self._prefix[: self._prefix.index(b',"choices"')]
-                out.append(head + b',"choices":[],"usage":' + _dumps(openai_usage(usage)) + b"}\n\n")
+                out.append(
+                    head + b',"choices":[],"usage":' + _dumps(openai_usage(usage)) + b"}\n\n"
+                )
             out.append(b"data: [DONE]\n\n")
             self.terminal = True
         elif isinstance(event, StreamError):

@@ -14,8 +14,8 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from ..events import CONTENT_TYPES, ChatEvent, StreamStart
 from ..errors import ProviderError
+from ..events import CONTENT_TYPES, ChatEvent, StreamStart
 
 Attempt = Callable[[], AsyncIterator[list[ChatEvent]]]
 
@@ -34,8 +34,8 @@ class RetryPolicy:
         if error.retry_after is not None:
             if error.retry_after > self.max_retry_after:
                 return None
-            return error.retry_after
-        backoff = min(self.backoff_max, self.backoff_base * (2**retries_done))
+            return float(error.retry_after)
+        backoff = min(self.backoff_max, self.backoff_base * 2.0**retries_done)
         return backoff * (1.0 - 0.25 * random.random())
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, UpstreamDisconnected, error_for_code
-from ..events import ChatEvent, Finish, ReasoningDelta, StreamStart, TextDelta, Usage
+from ..events import ChatEvent, Finish, FinishReason, ReasoningDelta, StreamStart, TextDelta, Usage
 from ..messages import ChatRequest
 from ..stream.source import ChatStream
 
@@ -158,14 +158,18 @@ class MockProvider:
             output_tokens=reasoning + text_tokens,
             reasoning_tokens=reasoning,
         )
-        reason = "length" if request.token_limit is not None else "stop"
+        reason: FinishReason = "length" if request.token_limit is not None else "stop"
         yield [Finish(reason=reason, raw_reason=reason, usage=usage)]
 
     def _next_fault(self, i: int) -> int:
         """The next token index where a fault fires, so a batch never runs past it."""
         points = [
             p
-            for p in (self.options.error_after, self.options.disconnect_after, self.options.stall_after)
+            for p in (
+                self.options.error_after,
+                self.options.disconnect_after,
+                self.options.stall_after,
+            )
             if p is not None and p > i
         ]
         return min(points, default=1 << 62)
@@ -174,7 +178,9 @@ class MockProvider:
         """Fire the configured fault once ``emitted`` content tokens have been handed over."""
         opts = self.options
         if opts.error_after is not None and emitted >= opts.error_after:
-            raise error_for_code(opts.error_code, f"{self.name}: injected failure", provider=self.name)
+            raise error_for_code(
+                opts.error_code, f"{self.name}: injected failure", provider=self.name
+            )
         if opts.disconnect_after is not None and emitted >= opts.disconnect_after:
             raise UpstreamDisconnected(f"{self.name}: injected disconnect", provider=self.name)
         if opts.stall_after is not None and emitted >= opts.stall_after:

@@ -30,7 +30,9 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > self.max_bytes:
-                    await json_error_response(scope, BodyTooLarge(self.max_bytes))(scope, receive, send)
+                    await json_error_response(scope, BodyTooLarge(self.max_bytes))(
+                        scope, receive, send
+                    )
                     return
         received = 0
         started = False

@@ -101,10 +101,7 @@ class SSEDecoder:
             self._rest = bytearray(chunk[end + 1 :])
         if block[-1:] == b"\r":
             self._cr_pending = True
-        if b"\r" in block:
-            lines = _LINE_BREAK.split(block)
-        else:
-            lines = block.split(b"\n")
+        lines = _LINE_BREAK.split(block) if b"\r" in block else block.split(b"\n")
         lines.pop()  # the empty piece after the final line break
         events: list[ServerSentEvent] = []
         for line in lines:
@@ -141,9 +138,8 @@ class SSEDecoder:
         elif name == "id":
             if "\x00" not in value:
                 self._id_buffer = value
-        elif name == "retry":
-            if value.isascii() and value.isdigit():
-                self.retry = int(value)
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
         if not self._started:

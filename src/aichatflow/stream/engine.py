@@ -46,7 +46,7 @@ _MESSAGES = {
 
 @dataclass(slots=True)
 class StreamOutcome:
-    """How a stream ended: ``done``, ``error`` (with ``code``), ``client_gone``, ``send_timeout``."""
+    """How a stream ended: done, error (see ``code``), client_gone or send_timeout."""
 
     status: str = "running"
     code: str = ""
@@ -68,12 +68,16 @@ class _Run:
         self.outcome = StreamOutcome()
         self.w: StreamWatch
 
+    async def write(self, body: bytes, more: bool = True) -> None:
+        """One raw body write (the watchdog's heartbeats use this directly)."""
+        await self.send({"type": "http.response.body", "body": body, "more_body": more})
+
     async def send_body(self, body: bytes, more: bool = True) -> None:
         w = self.w
         if w.heartbeat_task is not None:
             await w.heartbeat_task  # never two writes at once, whatever the server allows
         w.sending_since = self.loop.time()
-        await self.send({"type": "http.response.body", "body": body, "more_body": more})
+        await self.write(body, more)
         w.last_write = self.loop.time()
         w.sending_since = 0.0
         self.outcome.frames_sent += 1
@@ -137,7 +141,9 @@ class _Run:
                 return
             await self.finish(self.dialect.error(error))
             return
-        status, headers, body = self.dialect.error_response(error, HTTP_STATUS_BY_CODE.get(code, 500))
+        status, headers, body = self.dialect.error_response(
+            error, HTTP_STATUS_BY_CODE.get(code, 500)
+        )
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send_body(body, more=False)
@@ -180,7 +186,7 @@ async def run_stream(
         return run.outcome
     w = run.w = dog.watch(task, limits)
     w.heartbeat_frame = dialect.heartbeat
-    w.send_body = run.send_body
+    w.send_body = run.write
     listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, w))
     try:
         await _guarded(run, batches, task, stream_id)

@@ -47,9 +47,7 @@ class _Channel(Generic[T]):
     async def put(self, item: T) -> None:
         await self.queue.put(item)
 
-    async def batches(
-        self, producer: Callable[[], Awaitable[None]]
-    ) -> AsyncIterator[list[T]]:
+    async def batches(self, producer: Callable[[], Awaitable[None]]) -> AsyncIterator[list[T]]:
         async def run() -> None:
             try:
                 await producer()
@@ -93,7 +91,9 @@ class Output:
         """Send a piece of reasoning, shown apart from the answer."""
         await self._channel.put(ReasoningDelta(text))
 
-    async def tool_call(self, index: int, *, id: str = "", name: str = "", arguments: str = "") -> None:
+    async def tool_call(
+        self, index: int, *, id: str = "", name: str = "", arguments: str = ""
+    ) -> None:
         await self._channel.put(ToolCallDelta(index=index, id=id, name=name, arguments=arguments))
 
     async def event(self, event: ChatEvent) -> None:

@@ -8,8 +8,8 @@ section 8: coalescing at the source, no producer task or queue per stream). Peop
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
 import logging
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, TypeVar
 
 from ..events import ChatEvent

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .limits import StreamLimits
 
@@ -88,7 +88,7 @@ class StreamWatch:
 class Watchdog:
     """The timer for all streams of one event loop. Get it with ``Watchdog.current()``."""
 
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog]] = (
         weakref.WeakKeyDictionary()
     )
 

@@ -14,8 +14,13 @@ from typing import Any
 
 import orjson
 
-from ...errors import ConfigError, EventTooLarge, UpstreamBadResponse, UpstreamDisconnected
-from ...errors import error_from_status
+from ...errors import (
+    ConfigError,
+    EventTooLarge,
+    UpstreamBadResponse,
+    UpstreamDisconnected,
+    error_from_status,
+)
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.decode import DEFAULT_MAX_EVENT_BYTES, EventTooLargeWithPartial, SSEDecoder
@@ -58,7 +63,9 @@ class OpenAICompatProvider:
         self.profile = profile
         self.url = str(base_url).rstrip("/") + "/chat/completions"
         key_env = options.get("api_key_env", profile.api_key_env)
-        self._key: str = str(options.get("api_key") or (os.environ.get(key_env) if key_env else "") or "")
+        self._key: str = str(
+            options.get("api_key") or (os.environ.get(key_env) if key_env else "") or ""
+        )
         self._models = tuple(options.get("models") or profile.models)
         self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
         self.retry = RetryPolicy(max_retries=int(options.get("max_retries", 2)))
@@ -99,7 +106,9 @@ class OpenAICompatProvider:
                 yield [start, *await self._whole(resp)]
                 return
             yield [start]
-            async for batch in self._events(resp, ChunkParser(self.name, self.profile.reasoning_fields, secrets)):
+            async for batch in self._events(
+                resp, ChunkParser(self.name, self.profile.reasoning_fields, secrets)
+            ):
                 yield batch
 
     async def _events(
