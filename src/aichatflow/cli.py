@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 import click
@@ -49,6 +50,9 @@ def serve(host: str | None, port: int | None, config: str | None, log_level: str
     from .server import create_app, run
 
     settings = _settings(config, host=host, port=port, log_level=log_level)
+    # The library never configures logging; the command does, in uvicorn's format.
+    logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
+    logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
     try:
         app = create_app(settings)
     except AIChatFlowError as exc:

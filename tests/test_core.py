@@ -1,0 +1,203 @@
+"""The pure parts: config precedence, registry resolution, transcript folding, mock output,
+dialect bytes, error mapping and redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from aichatflow import (
+    ChatRequest,
+    Finish,
+    MockProvider,
+    ReasoningDelta,
+    Settings,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+    accumulate,
+)
+from aichatflow.dialects import NativeDialect, OpenAICompletionDialect, OpenAIStreamDialect
+from aichatflow.errors import (
+    ConfigError,
+    UnknownModel,
+    UpstreamAuth,
+    UpstreamRateLimited,
+    error_from_status,
+    redact,
+)
+from aichatflow.sse import SSEDecoder
+from tests.conftest import make_settings
+
+
+def test_settings_precedence_file_env_flags(tmp_path: Path) -> None:
+    config = tmp_path / "a.toml"
+    config.write_text('port = 9000\ndefault_model = "mock/echo"\n[stream]\nheartbeat = 7\n')
+    env = {"AICHATFLOW_PORT": "9100", "AICHATFLOW_STREAM_HEARTBEAT": "3"}
+    settings = Settings.load(config, env=env, overrides={"port": 9200, "host": None})
+    assert settings.port == 9200  # flag beats env beats file
+    assert settings.stream.heartbeat == 3.0
+    assert settings.default_model == "mock/echo"
+    assert settings.host == "127.0.0.1"
+
+
+def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = 'eighty'\n")
+    with pytest.raises(ConfigError, match="port"):
+        Settings.load(bad, env={})
+    with pytest.raises(ConfigError, match="not found"):
+        Settings.load(tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match="unknown provider kind"):
+        make_settings(providers={"x": {"kind": "nope"}}).build_registry(env={})
+    with pytest.raises(ConfigError, match="base_url"):
+        make_settings(providers={"x": {"kind": "vllm"}}).build_registry(env={})
+
+
+def test_keys_in_the_environment_register_providers() -> None:
+    registry = make_settings().build_registry(env={"DEEPSEEK_API_KEY": "sk-test"})
+    assert set(registry.providers) == {"mock", "deepseek"}
+    assert ("deepseek/deepseek-reasoner", "deepseek") in registry.model_ids()
+    assert set(make_settings().build_registry(env={}).providers) == {"mock"}
+
+
+def test_registry_resolves_names_and_aliases() -> None:
+    registry = make_settings(models={"fast": "mock/echo"}).build_registry(env={})
+    provider, bare = registry.resolve("fast")
+    assert (provider.name, bare) == ("mock", "echo")
+    assert registry.resolve("mock/anything")[1] == "anything"
+    for bad in ("echo", "mock/", "other/echo", "/echo"):
+        with pytest.raises(UnknownModel):
+            registry.resolve(bad)
+
+
+async def test_mock_is_deterministic_and_honours_max_tokens() -> None:
+    mock = MockProvider("mock", {"tokens_per_second": 0, "first_token_ms": 0})
+    request = ChatRequest.model_validate(
+        {"model": "reasoner", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 37}
+    )
+    first = [e async for e in mock.stream(request)]
+    second = [e async for e in mock.stream(request)]
+    assert first == second
+    assert sum(isinstance(e, TextDelta) for e in first) == 37
+    assert any(isinstance(e, ReasoningDelta) for e in first)
+    transcript = accumulate(first)
+    assert transcript.finish_reason == "length"
+    assert transcript.usage is not None and transcript.usage.output_tokens >= 37
+
+
+def test_transcript_assembles_tool_calls_by_index() -> None:
+    t = accumulate(
+        [
+            ToolCallDelta(index=1, id="b", name="two", arguments='{"y"'),
+            ToolCallDelta(index=0, id="a", name="one", arguments=""),
+            ToolCallDelta(index=0, arguments='{"x": 1}'),
+            ToolCallDelta(index=1, arguments=": 2}"),
+            Finish(reason="tool-calls", usage=Usage(input_tokens=3)),
+        ]
+    )
+    assert [(c.id, c.name, c.arguments) for c in t.tool_calls] == [
+        ("a", "one", '{"x": 1}'),
+        ("b", "two", '{"y": 2}'),
+    ]
+    assert t.complete and t.usage == Usage(input_tokens=3)
+
+
+def test_native_dialect_merges_text_runs_and_numbers_frames() -> None:
+    d = NativeDialect("sid", "m/x")
+    body = d.open() + d.render(
+        [
+            ReasoningDelta("a"),
+            ReasoningDelta("b"),
+            TextDelta("He"),
+            TextDelta("llo"),
+            UsageUpdate(Usage(input_tokens=1, output_tokens=2)),
+            Finish(reason="stop"),
+            TextDelta("after the end"),
+        ]
+    )
+    events = SSEDecoder().feed(body)
+    assert [(e.event, e.id) for e in events] == [
+        ("start", "sid.0"),
+        ("reasoning", "sid.1"),
+        ("text", "sid.2"),
+        ("usage", "sid.3"),
+        ("done", "sid.4"),
+    ]
+    assert orjson.loads(events[2].data) == {"text": "Hello"}
+    assert orjson.loads(events[4].data)["usage"]["output_tokens"] == 2
+    assert d.terminal and d.render([TextDelta("x")]) == b""
+
+
+def test_native_dialect_frames_cannot_be_injected() -> None:
+    d = NativeDialect("sid", "m")
+    evil = "x\n\nevent: done\ndata: {}\r\n\r\n"
+    events = SSEDecoder().feed(d.render([TextDelta(evil)]))
+    assert [e.event for e in events] == ["text"]
+    assert orjson.loads(events[0].data)["text"] == evil
+
+
+def test_openai_stream_dialect_chunks() -> None:
+    d = OpenAIStreamDialect("sid", "m/x", include_usage=True)
+    body = d.open() + d.render(
+        [
+            TextDelta("Hi"),
+            ToolCallDelta(index=0, id="call_1", name="f", arguments=""),
+            Finish(reason="tool-calls", usage=Usage(input_tokens=2, output_tokens=1)),
+        ]
+    )
+    payloads = [e.data for e in SSEDecoder().feed(body)]
+    assert payloads[-1] == "[DONE]"
+    chunks = [orjson.loads(p) for p in payloads[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[1]["choices"][0]["delta"] == {"content": "Hi"}
+    call = chunks[2]["choices"][0]["delta"]["tool_calls"][0]
+    function = {"arguments": "", "name": "f"}
+    assert call == {"index": 0, "id": "call_1", "type": "function", "function": function}
+    assert chunks[3]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[4]["choices"] == [] and chunks[4]["usage"]["total_tokens"] == 3
+    assert all(c["id"] == "chatcmpl-sid" and c["model"] == "m/x" for c in chunks)
+
+
+def test_openai_stream_error_has_no_done() -> None:
+    d = OpenAIStreamDialect("sid", "m")
+    body = d.render([TextDelta("a"), StreamError(code="upstream_timeout", message="slow")])
+    assert b"[DONE]" not in body
+    assert orjson.loads(SSEDecoder().feed(body)[-1].data)["error"]["code"] == "upstream_timeout"
+
+
+def test_openai_completion_dialect_builds_one_body() -> None:
+    d = OpenAICompletionDialect("sid", "m")
+    assert d.render([ReasoningDelta("r"), TextDelta("a")]) == b""
+    body = orjson.loads(d.render([TextDelta("b"), Finish(reason="stop")]))
+    message = body["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "ab", "reasoning_content": "r"}
+    assert body["object"] == "chat.completion"
+
+
+def test_status_mapping_and_redaction() -> None:
+    err = error_from_status(
+        429,
+        b'{"error": {"message": "slow down, key sk-secretsecret123"}}',
+        {"retry-after": "2"},
+        provider="p",
+        secrets=("sk-secretsecret123",),
+    )
+    assert isinstance(err, UpstreamRateLimited)
+    assert err.retry_after == 2.0 and err.retryable
+    assert "sk-secret" not in err.message
+    assert isinstance(error_from_status(401, b"", {}, provider="p"), UpstreamAuth)
+    assert redact("Bearer abc.def and https://h/x?key=AIzaSECRET&x=1") == (
+        "Bearer [REDACTED] and https://h/x?key=[REDACTED]&x=1"
+    )
+
+
+def test_public_api_exports() -> None:
+    import aichatflow
+
+    for name in aichatflow.__all__:
+        assert hasattr(aichatflow, name), name
