@@ -8,7 +8,9 @@ then lets uvicorn close connections as usual.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -22,6 +24,17 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await Watchdog.current().drain("server_shutting_down", grace=SHUTDOWN_GRACE)
         await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """A SIGTERM/SIGINT that ended in a graceful shutdown is a clean exit (status 0).
+
+        Uvicorn re-raises the captured signal after shutting down, so the process would die by
+        it; process managers then report a crash for what was an orderly stop.
+        """
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def server_config(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:

@@ -1,0 +1,5 @@
+"""``python -m aichatflow`` is the ``aichatflow`` command."""
+
+from .cli import main
+
+main()

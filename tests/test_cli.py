@@ -1,0 +1,113 @@
+"""The ``aichatflow`` command as a user runs it: a subprocess, real flags, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.client import stream_chat, user
+
+FAST = '[providers.fast]\nkind = "mock"\ntokens_per_second = 0\nfirst_token_ms = 0\n'
+SLOW = '[providers.slow]\nkind = "mock"\ntokens_per_second = 10\nfirst_token_ms = 0\n'
+
+
+def _run(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    if config is not None:
+        env["AICHATFLOW_CONFIG"] = str(config)
+    return subprocess.run(
+        [sys.executable, "-m", "aichatflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+
+
+def test_help_explains_the_commands() -> None:
+    out = _run("--help").stdout
+    for words in ("aichatflow serve", "aichatflow chat", "aichatflow models", "OPENAI_API_KEY"):
+        assert words in out
+    assert "--port" in _run("serve", "--help").stdout
+
+
+def test_models_lists_mock_and_configured(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(FAST + '[models]\nquick = "fast/echo"\n')
+    lines = _run("models", config=config).stdout.splitlines()
+    assert "mock/chat  (default)" in lines
+    assert "quick" in lines
+
+
+def test_chat_streams_into_the_terminal(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(FAST)
+    result = _run("chat", "say this back", "-m", "fast/echo", config=config)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "say this back\n"
+
+
+def test_chat_reports_errors_without_a_traceback(tmp_path: Path) -> None:
+    result = _run("chat", "hi", "-m", "nowhere/x")
+    assert result.returncode == 1
+    assert "unknown_model" in result.stderr
+    assert "Traceback" not in result.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = 'x'")
+    result = _run("models", config=bad)
+    assert result.returncode != 0 and "invalid configuration" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_serve_then_sigterm_says_goodbye_to_live_streams(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(SLOW)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aichatflow", "serve", "--port", str(port), "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        assert "<title>" in httpx.get(url + "/", timeout=5).text
+        import asyncio
+
+        stream = asyncio.create_task(stream_chat(url, {"model": "slow/chat", "messages": user()}))
+        await asyncio.sleep(0.6)
+        proc.send_signal(signal.SIGTERM)
+        got = await asyncio.wait_for(stream, 10)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert got.names()[-1] == "error"
+    assert got.data("error")[0]["code"] == "server_shutting_down"
+    assert len(got.data("text")) >= 2
+    assert "Traceback" not in output
