@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from ..events import StreamError
+from ..events import ChatEvent, Finish, StreamError
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -57,4 +57,29 @@ class Dialect(Protocol[T]):
         ...
 
 
-__all__ = ["SSE_HEADERS", "Dialect", "Headers"]
+class DialectState:
+    """What every dialect keeps per response (the attributes the engine reads)."""
+
+    heartbeat = b": hb\n\n"
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+        self.terminal = False
+        self.content = False
+        self.status = 200
+
+
+class ChatEventDialect(DialectState):
+    """Base of the dialects that render ``ChatEvent``s: ending is rendering a terminal event."""
+
+    def render(self, batch: list[ChatEvent]) -> bytes:
+        raise NotImplementedError  # abstract
+
+    def end(self) -> bytes:
+        return self.render([Finish(reason="stop")])
+
+    def error(self, error: StreamError) -> bytes:
+        return self.render([error])
+
+
+__all__ = ["SSE_HEADERS", "ChatEventDialect", "Dialect", "DialectState", "Headers"]

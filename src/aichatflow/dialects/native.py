@@ -26,25 +26,21 @@ from ..events import (
     Usage,
     UsageUpdate,
 )
-from .base import SSE_HEADERS, Headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers
 
 _dumps = orjson.dumps
 
 
-class NativeDialect:
+class NativeDialect(ChatEventDialect):
     """Renders ``ChatEvent`` batches as the native ``text/event-stream`` protocol."""
 
     headers_on_open = True
     buffered = False
-    heartbeat = b": hb\n\n"
 
     def __init__(self, stream_id: str, model: str, *, retry_ms: int = 2000) -> None:
-        self.stream_id = stream_id
+        super().__init__(stream_id)
         self.model = model
         self.retry_ms = retry_ms
-        self.terminal = False
-        self.content = False
-        self.status = 200
         self.seq = 0
         self.usage: Usage | None = None
         self._sid = stream_id.encode("ascii")
@@ -68,12 +64,6 @@ class NativeDialect:
             event,
             _dumps(text),
         )
-
-    def end(self) -> bytes:
-        return self.render([Finish(reason="stop")])
-
-    def error(self, error: StreamError) -> bytes:
-        return self.render([error])
 
     def render(self, batch: list[ChatEvent]) -> bytes:
         if self.terminal:

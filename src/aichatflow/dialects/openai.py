@@ -32,7 +32,7 @@ from ..events import (
     UsageUpdate,
 )
 from ..transcript import TranscriptBuilder
-from .base import SSE_HEADERS, Headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers
 
 _dumps = orjson.dumps
 
@@ -77,18 +77,14 @@ _JSON_ERROR_HEADERS: Headers = [
 ]
 
 
-class _Base:
-    heartbeat = b": hb\n\n"
+class _Base(ChatEventDialect):
     headers_on_open = False
 
     def __init__(self, stream_id: str, model: str) -> None:
-        self.stream_id = stream_id
+        super().__init__(stream_id)
         self.model = model
         self.completion_id = f"chatcmpl-{stream_id}"
         self.created = int(time.time())
-        self.terminal = False
-        self.content = False
-        self.status = 200
 
     def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
         status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
@@ -123,12 +119,6 @@ class OpenAIStreamDialect(_Base):
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._prefix + delta + self._open_suffix
-
-    def end(self) -> bytes:
-        return self.render([Finish(reason="stop")])
-
-    def error(self, error: StreamError) -> bytes:
-        return self.render([error])
 
     def render(self, batch: list[ChatEvent]) -> bytes:
         if self.terminal:
@@ -196,12 +186,6 @@ class OpenAICompletionDialect(_Base):
 
     def open(self) -> bytes:
         return b""
-
-    def end(self) -> bytes:
-        return self.render([Finish(reason="stop")])
-
-    def error(self, error: StreamError) -> bytes:
-        return self.render([error])
 
     def render(self, batch: list[ChatEvent]) -> bytes:
         if self.terminal:

@@ -11,20 +11,16 @@ import orjson
 from ..errors import HTTP_STATUS_BY_CODE
 from ..events import StreamError
 from ..sse.encode import encode_event
-from .base import SSE_HEADERS, Headers
+from .base import SSE_HEADERS, DialectState, Headers
 
 
-class RawSSEDialect:
+class RawSSEDialect(DialectState):
     headers_on_open = True
     buffered = False
-    heartbeat = b": hb\n\n"
 
     def __init__(self, stream_id: str, *, retry_ms: int | None = None) -> None:
-        self.stream_id = stream_id
+        super().__init__(stream_id)
         self.retry_ms = retry_ms
-        self.terminal = False
-        self.content = False
-        self.status = 200
 
     def headers(self) -> Headers:
         return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]

@@ -20,6 +20,7 @@ import httpx
 from ..errors import ProviderError, UpstreamDisconnected, UpstreamTimeout
 
 READ_SIZE = 65536
+"""What one network read asks for (httpcore's own read size); not a buffering threshold."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +48,9 @@ class UpstreamResponse:
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive, one item per network read."""
         try:
-            async for chunk in self._response.aiter_raw(READ_SIZE):
+            # No chunk_size: with one, httpx's ByteChunker holds bytes back until that many
+            # have arrived, so small deltas would wait for 64 KiB or the end of the stream.
+            async for chunk in self._response.aiter_raw():
                 yield chunk
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(
