@@ -21,7 +21,7 @@ from typing import NamedTuple
 import pytest
 
 from aichatflow.errors import EventTooLarge
-from aichatflow.sse import SSEDecoder, ServerSentEvent
+from aichatflow.sse import ServerSentEvent, SSEDecoder
 from aichatflow.sse.decode import EventTooLargeWithPartial
 
 BOM = b"\xef\xbb\xbf"
@@ -50,7 +50,7 @@ class Vector:
     comments: int | None = None  # checked only when given
 
 
-def V(  # noqa: N802 - reads as a table row
+def V(
     name: str,
     raw: bytes,
     *events: Ev,
@@ -58,6 +58,7 @@ def V(  # noqa: N802 - reads as a table row
     retry: int | None = None,
     comments: int | None = None,
 ) -> Vector:
+    """One table row; a short name so the table reads as data."""
     return Vector(name, raw, events, last_event_id, retry, comments)
 
 
@@ -65,7 +66,12 @@ VECTORS: list[Vector] = [
     V("simple", b"data: hello\n\n", msg("hello")),
     # --- BOM (decode: one leading U+FEFF is stripped, a second one is part of the field name)
     V("wpt_format_bom", BOM + b"data:1\n\n" + BOM + b"data:2\n\ndata:3\n\n\n", msg("1"), msg("3")),
-    V("wpt_format_bom_2_double_bom", BOM + BOM + b"data:1\n\ndata:2\n\ndata:3\n\n\n", msg("2"), msg("3")),
+    V(
+        "wpt_format_bom_2_double_bom",
+        BOM + BOM + b"data:1\n\ndata:2\n\ndata:3\n\n\n",
+        msg("2"),
+        msg("3"),
+    ),
     V("bom_alone_on_first_line", BOM + b"\ndata: 1\n\n", msg("1")),
     V("bom_then_comment", BOM + b":hi\ndata: 1\n\n", msg("1"), comments=1),
     # --- line ends: CRLF / CR / LF, never anything else
@@ -75,18 +81,28 @@ VECTORS: list[Vector] = [
     V("mixed_line_ends", b"data: 1\r\n\rdata: 2\n\r\ndata: 3\r\r", msg("1"), msg("2"), msg("3")),
     V("lf_then_cr_is_two_breaks", b"data: a\n\rdata: b\n\n", msg("a"), msg("b")),
     V("cr_then_crlf_is_two_breaks", b"data: a\r\r\ndata: b\n\n", msg("a"), msg("b")),
-    V("blank_lines_only", b"\n\r\n\r\n\r", ),
+    V("blank_lines_only", b"\n\r\n\r\n\r"),
     # --- comments
     V(
         "wpt_format_comments",
-        b"data:1\r:\x00\n:\r\ndata:2\n:" + LONG + b"\rdata:3\n:data:fail\r:" + LONG
-        + b"\ndata:4\n" + b"\n",
+        b"data:1\r:\x00\n:\r\ndata:2\n:"
+        + LONG
+        + b"\rdata:3\n:data:fail\r:"
+        + LONG
+        + b"\ndata:4\n"
+        + b"\n",
         msg("1\n2\n3\n4"),
         comments=5,
     ),
     V("comments_only", b":\n: hb\n:\r\n\n", comments=3),
     # --- field splitting: name before the first colon, one leading space removed from the value
-    V("wpt_format_field_data", b"data:\n\ndata\ndata\n\ndata:test\n\n\n", msg(""), msg("\n"), msg("test")),
+    V(
+        "wpt_format_field_data",
+        b"data:\n\ndata\ndata\n\ndata:test\n\n\n",
+        msg(""),
+        msg("\n"),
+        msg("test"),
+    ),
     V("data_without_colon", b"data\n\n", msg("")),
     V("data_two_spaces_keeps_one", b"data:  x\n\n", msg(" x")),
     V("data_no_space_after_colon", b"data:x\n\n", msg("x")),
@@ -111,7 +127,13 @@ VECTORS: list[Vector] = [
     V("event_last_wins", b"event: a\nevent: b\ndata: x\n\n", Ev("b", "x")),
     V("event_without_data_dispatches_nothing", b"event: ping\n\ndata: x\n\n", msg("x")),
     # --- id
-    V("id_persists", b"id: 1\ndata: a\n\ndata: b\n\n", msg("a", "1"), msg("b", "1"), last_event_id="1"),
+    V(
+        "id_persists",
+        b"id: 1\ndata: a\n\ndata: b\n\n",
+        msg("a", "1"),
+        msg("b", "1"),
+        last_event_id="1",
+    ),
     V(
         "id_with_nul_ignored",
         b"id: 1\ndata: a\n\nid: 2\x00\ndata: b\n\n",
@@ -141,7 +163,12 @@ VECTORS: list[Vector] = [
     V("trailing_event_without_line_end", b"data: a\n\nid: 9\ndata: b", msg("a")),
     # --- retry: only all-ASCII-digit values are applied
     V("retry_applied", b"retry: 1000\ndata: x\n\n", msg("x", retry=1000), retry=1000),
-    V("wpt_format_field_retry_leading_zero", b"retry:02000\ndata:x\n\n\n", msg("x", retry=2000), retry=2000),
+    V(
+        "wpt_format_field_retry_leading_zero",
+        b"retry:02000\ndata:x\n\n\n",
+        msg("x", retry=2000),
+        retry=2000,
+    ),
     V(
         "wpt_format_field_retry_bogus",
         b"retry:2000\nretry:1000x\ndata:x\n\n\n",
@@ -175,7 +202,11 @@ VECTORS: list[Vector] = [
         msg("a\u2028b\u2029c\u0085d\x0be\x0cf\x1cg"),
     ),
     V("wpt_format_utf_8", b"data:ok\xe2\x80\xa6\n\n\n", msg("ok\u2026")),
-    V("multibyte_utf8", "data: h\u00e9llo \U0001f600 \u4e2d\u6587\n\n".encode(), msg("h\u00e9llo \U0001f600 \u4e2d\u6587")),
+    V(
+        "multibyte_utf8",
+        "data: h\u00e9llo \U0001f600 \u4e2d\u6587\n\n".encode(),
+        msg("h\u00e9llo \U0001f600 \u4e2d\u6587"),
+    ),
     V("invalid_utf8_becomes_replacement", b"data: a\xffb\xc3\n\n", msg("a\ufffdb\ufffd")),
     V(
         "truncated_utf8_before_line_end",
@@ -232,6 +263,13 @@ STYLES: dict[str, Chunkings] = {
 }
 
 
+def describe(chunks: list[bytes]) -> str:
+    """A failure message that names the cutting without dumping kilobytes."""
+    if sum(map(len, chunks)) <= 200 and len(chunks) <= 12:
+        return f"chunks={chunks!r}"
+    return f"{len(chunks)} chunks of sizes {[len(c) for c in chunks][:20]}"
+
+
 def as_tuple(event: ServerSentEvent) -> Ev:
     return Ev(event.event, event.data, event.id, event.retry)
 
@@ -267,7 +305,7 @@ def test_vector(vector: Vector, style: Chunkings) -> None:
     """The decoded events, last event id and retry match the table however the bytes arrive."""
     for chunks in style(vector.raw):
         got = decode(chunks)
-        where = f"chunks={chunks!r}" if len(chunks) <= 12 else f"{len(chunks)} chunks"
+        where = describe(chunks)
         assert got.events == vector.events, where
         assert got.last_event_id == vector.last_event_id, where
         assert got.retry == vector.retry, where
@@ -282,6 +320,17 @@ def test_cr_at_chunk_end_and_lf_at_next_start_is_one_line_break() -> None:
     assert decoder.feed(b"\ndata: b\r") == []
     assert decoder.feed(b"\n") == []
     assert [as_tuple(e) for e in decoder.feed(b"\r\n")] == [msg("a\nb")]
+
+
+def test_lone_cr_inside_a_chunk_does_not_swallow_the_next_chunks_lf() -> None:
+    """Only a CR that *ends* a chunk may pair with an LF starting the next one.
+
+    Here the CR ends ``data: a`` and ``data: b`` follows it in the same chunk; the LF that
+    starts the next chunk ends ``data: b`` and the blank line after it dispatches.
+    """
+    decoder = SSEDecoder()
+    events = decoder.feed(b"data: a\rdata: b") + decoder.feed(b"\n\ndata: c\n\n")
+    assert [as_tuple(e) for e in events] == [msg("a\nb"), msg("c")]
 
 
 def test_empty_read_between_cr_and_lf_is_ignored() -> None:
@@ -314,7 +363,9 @@ class TooLarge:
 
 TOO_LARGE: list[TooLarge] = [
     TooLarge("long_data_line", b"data: ok\n\ndata: " + b"x" * 100 + b"\n\n", (msg("ok"),)),
-    TooLarge("long_comment_line", b"data: ok\n\n:" + b"c" * 100 + b"\n\ndata: after\n\n", (msg("ok"),)),
+    TooLarge(
+        "long_comment_line", b"data: ok\n\n:" + b"c" * 100 + b"\n\ndata: after\n\n", (msg("ok"),)
+    ),
     TooLarge("unterminated_huge_line", b"data: ok\n\ndata: " + b"x" * 100, (msg("ok"),)),
     TooLarge("unterminated_huge_field_name", b"data: ok\r\r" + b"n" * 200, (msg("ok"),)),
     TooLarge("many_short_lines", b"data: ok\n\n" + b"data: 0123456789\n" * 5 + b"\n", (msg("ok"),)),
@@ -348,7 +399,7 @@ def test_event_too_large(case: TooLarge, style: Chunkings) -> None:
         events, exc = decode_until_too_large(chunks, LIMIT)
         assert exc.limit == LIMIT
         assert exc.code == "event_too_large"
-        assert tuple(events) == case.before, f"{len(chunks)} chunks"
+        assert tuple(events) == case.before, describe(chunks)
 
 
 @pytest.mark.parametrize("case", TOO_LARGE, ids=lambda c: c.name)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aichatflow.sse import SSEDecoder, ServerSentEvent, encode_comment, encode_event
+from aichatflow.sse import ServerSentEvent, SSEDecoder, encode_comment, encode_event
 
 
 def decode_all(raw: bytes) -> tuple[list[ServerSentEvent], SSEDecoder]:

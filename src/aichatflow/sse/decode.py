@@ -83,6 +83,8 @@ class SSEDecoder:
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if not chunk:  # an empty read must not forget a pending CR
+            return []
         if self._cr_pending:
             self._cr_pending = False
             if chunk[:1] == b"\n":
@@ -99,7 +101,7 @@ class SSEDecoder:
         else:
             block = chunk[: end + 1]
             self._rest = bytearray(chunk[end + 1 :])
-        if block[-1:] == b"\r":
+        if chunk[-1:] == b"\r":  # only a CR that ends the chunk can pair with the next LF
             self._cr_pending = True
         lines = _LINE_BREAK.split(block) if b"\r" in block else block.split(b"\n")
         lines.pop()  # the empty piece after the final line break
