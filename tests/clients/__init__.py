@@ -1,0 +1,1 @@
+"""Tests that drive aichatflow with real client libraries (not aichatflow code)."""
