@@ -263,6 +263,7 @@ _BY_CODE: dict[str, type[ProviderError]] = {
     for cls in (
         ProviderError,
         UpstreamAuth,
+        UpstreamBadRequest,
         UpstreamRateLimited,
         UpstreamOverloaded,
         UpstreamTimeout,
@@ -273,7 +274,7 @@ _BY_CODE: dict[str, type[ProviderError]] = {
 
 
 def error_for_code(code: str, message: str, *, provider: str = "") -> ProviderError:
-    """A provider error for one of the ``upstream_*`` codes (used by in-band errors and mocks)."""
+    """A provider error for an ``upstream_*`` or ``bad_request`` code (in-band errors, mocks)."""
     return _BY_CODE.get(code, ProviderError)(message, provider=provider)
 
 

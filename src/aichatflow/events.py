@@ -115,6 +115,8 @@ class StreamError:
     code: str
     message: str
     retryable: bool = False
+    retry_after: float | None = None
+    """Seconds the upstream asked us to wait (``Retry-After``), passed on to the client."""
     type: Literal["error"] = "error"
 
 

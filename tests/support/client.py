@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from aichatflow.sse import SSEDecoder, ServerSentEvent
+from aichatflow.sse import ServerSentEvent, SSEDecoder
 
 
 @dataclass

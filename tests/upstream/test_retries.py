@@ -17,10 +17,12 @@ from tests.support.upstream import (
     Chunks,
     FakeUpstream,
     Script,
+    done,
     event,
     headers,
     openai_stream,
     respond,
+    sleep,
     stall,
 )
 
@@ -96,6 +98,54 @@ async def test_t20_retry_after_too_long_is_not_retried(
     assert fake.attempts == 1
     assert result.ended_at is not None and result.ended_at - result.sent_at < 1.0
     assert_pre_stream_error(result, "upstream_rate_limited", 429, retryable=True)
+    assert_clean(result, fake, server_logs)
+
+
+async def test_429_retry_after_reaches_the_client(
+    fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
+) -> None:
+    """When aichatflow gives up, the upstream's ``Retry-After`` is passed on: a header on
+    ``/v1`` (headers were held back), a field of the native ``error`` frame."""
+    fake.default = Script(respond(429, RATE_LIMITED, retry_after="7"))
+    result = await chat(serve(max_retries=0).url, path)
+    assert fake.attempts == 1
+    assert_pre_stream_error(result, "upstream_rate_limited", 429, retryable=True)
+    if result.native:
+        assert result.error is not None and result.error["retry_after"] == 7
+    else:
+        assert result.headers["retry-after"] == "7"
+    assert_clean(result, fake, server_logs)
+
+
+async def test_t08_first_token_timeout_per_attempt_is_retried(
+    fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
+) -> None:
+    """RELIABILITY T08: each attempt gets ``first_token_timeout``; an upstream that never
+    answers is abandoned (its connection closed) and retried, up to ``max_retries``."""
+    fake.default = Script([stall(10)])
+    server = serve(max_retries=2, first_token_timeout=0.5)
+    result = await chat(server.url, path)
+    assert fake.attempts == 3
+    for rec in fake.requests:
+        closed = rec.wait_peer_closed(3.0)
+        assert closed is not None and 0.4 <= closed - rec.received_at <= 0.9
+    assert_pre_stream_error(result, "upstream_timeout", 504, retryable=True)
+    assert result.ended_at is not None and result.ended_at - result.sent_at < 5.0
+    assert_clean(result, fake, server_logs)
+
+
+async def test_first_token_timeout_does_not_cut_a_committed_stream(
+    fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
+) -> None:
+    """Once content flowed, the per-attempt timer is off: a slow but steady stream finishes."""
+    c = Chunks()
+    slow = [headers(200), event(c.role())]
+    for text in "abcd":
+        slow += [sleep(0.3), event(c.content(text))]
+    fake.default = Script([*slow, event(c.finish()), done()])
+    result = await chat(serve(max_retries=2, first_token_timeout=0.5).url, path)
+    assert result.text == "abcd"
+    assert fake.attempts == 1
     assert_clean(result, fake, server_logs)
 
 

@@ -7,6 +7,7 @@ The engine owns timing, I/O and error handling; the dialect owns bytes and heade
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, TypeVar
 
 from ..events import ChatEvent, Finish, StreamError
@@ -57,6 +58,13 @@ class Dialect(Protocol[T]):
         ...
 
 
+def retry_after_headers(error: StreamError) -> Headers:
+    """``Retry-After`` (whole seconds, rounded up) when the error says how long to wait."""
+    if error.retry_after is None:
+        return []
+    return [(b"retry-after", b"%d" % math.ceil(error.retry_after))]
+
+
 class DialectState:
     """What every dialect keeps per response (the attributes the engine reads)."""
 
@@ -82,4 +90,11 @@ class ChatEventDialect(DialectState):
         return self.render([error])
 
 
-__all__ = ["SSE_HEADERS", "ChatEventDialect", "Dialect", "DialectState", "Headers"]
+__all__ = [
+    "SSE_HEADERS",
+    "ChatEventDialect",
+    "Dialect",
+    "DialectState",
+    "Headers",
+    "retry_after_headers",
+]

@@ -26,7 +26,7 @@ from ..events import (
     Usage,
     UsageUpdate,
 )
-from .base import SSE_HEADERS, ChatEventDialect, Headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers, retry_after_headers
 
 _dumps = orjson.dumps
 
@@ -132,12 +132,14 @@ class NativeDialect(ChatEventDialect):
             "code": error.code,
             "message": error.message,
             "retryable": error.retryable,
+            "retry_after": error.retry_after,
             "request_id": self.stream_id,
         }
 
     def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
         body = _dumps({"error": self._error_body(error)})
         headers = [(b"content-type", b"application/json"), (b"x-request-id", self._sid)]
+        headers += retry_after_headers(error)
         return status or HTTP_STATUS_BY_CODE.get(error.code, 500), headers, body
 
 

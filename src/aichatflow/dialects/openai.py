@@ -32,7 +32,7 @@ from ..events import (
     UsageUpdate,
 )
 from ..transcript import TranscriptBuilder
-from .base import SSE_HEADERS, ChatEventDialect, Headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers, retry_after_headers
 
 _dumps = orjson.dumps
 
@@ -89,6 +89,7 @@ class _Base(ChatEventDialect):
     def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
         status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
         headers = [*_JSON_ERROR_HEADERS, (b"x-request-id", self.stream_id.encode())]
+        headers += retry_after_headers(error)
         return status, headers, openai_error_body(error)
 
 

@@ -11,7 +11,7 @@ import orjson
 from ..errors import HTTP_STATUS_BY_CODE
 from ..events import StreamError
 from ..sse.encode import encode_event
-from .base import SSE_HEADERS, DialectState, Headers
+from .base import SSE_HEADERS, DialectState, Headers, retry_after_headers
 
 
 class RawSSEDialect(DialectState):
@@ -44,7 +44,7 @@ class RawSSEDialect(DialectState):
     def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
         body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
         status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
-        return status, [(b"content-type", b"application/json")], body
+        return status, [(b"content-type", b"application/json"), *retry_after_headers(error)], body
 
 
 __all__ = ["RawSSEDialect"]

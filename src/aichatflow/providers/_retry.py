@@ -13,8 +13,9 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from ..errors import ProviderError
+from ..errors import ProviderError, UpstreamTimeout
 from ..events import CONTENT_TYPES, ChatEvent, StreamStart
 
 Attempt = Callable[[], AsyncIterator[list[ChatEvent]]]
@@ -26,6 +27,9 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     max_retry_after: float = 120.0
+    attempt_first_token: float | None = None
+    """Seconds one attempt may take to deliver its first content before it is abandoned and
+    retried (RELIABILITY.md T08). None: only the stream's overall first-token timer applies."""
 
     def delay(self, retries_done: int, error: ProviderError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
@@ -39,23 +43,51 @@ class RetryPolicy:
         return backoff * (1.0 - 0.25 * random.random())
 
 
-async def retrying(policy: RetryPolicy, attempt: Attempt) -> AsyncIterator[list[ChatEvent]]:
+async def _next_before(batches: AsyncIterator[list[ChatEvent]], deadline: float | None) -> Any:
+    """The next batch, or ``_END``; raises ``TimeoutError`` past ``deadline`` (loop time)."""
+    try:
+        if deadline is None:
+            return await anext(batches)
+        async with asyncio.timeout_at(deadline):
+            return await anext(batches)
+    except StopAsyncIteration:
+        return _END
+
+
+_END = object()
+
+
+async def retrying(
+    policy: RetryPolicy, attempt: Attempt, *, provider: str = ""
+) -> AsyncIterator[list[ChatEvent]]:
     """Run ``attempt`` until it succeeds, commits (first content), or the policy gives up."""
+    loop = asyncio.get_running_loop()
     retries = 0
-    committed = False
     announced = False
     while True:
         batches = attempt()
+        limit = policy.attempt_first_token
+        deadline = None if limit is None else loop.time() + limit
         try:
-            async for batch in batches:
-                if not committed:
-                    if announced:  # a retry must not announce the stream twice
-                        batch = [e for e in batch if e.__class__ is not StreamStart]
-                    elif batch and batch[0].__class__ is StreamStart:
-                        announced = True
-                    committed = any(isinstance(e, CONTENT_TYPES) for e in batch)
+            committed = False
+            while not committed:  # before the first content: watched, and retryable
+                try:
+                    batch = await _next_before(batches, deadline)
+                except TimeoutError:
+                    raise UpstreamTimeout(
+                        f"{provider}: no content within {limit} s", provider=provider
+                    ) from None
+                if batch is _END:
+                    return
+                if announced:  # a retry must not announce the stream twice
+                    batch = [e for e in batch if e.__class__ is not StreamStart]
+                elif batch and batch[0].__class__ is StreamStart:
+                    announced = True
+                committed = any(isinstance(e, CONTENT_TYPES) for e in batch)
                 if batch:
                     yield batch
+            async for batch in batches:  # committed: the plain, unwatched hot path
+                yield batch
             return
         except ProviderError as error:
             delay = None if committed else policy.delay(retries, error)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from starlette.types import Receive, Send
 
 from ..dialects.base import Dialect
-from ..errors import HTTP_STATUS_BY_CODE, RETRYABLE_CODES, AIChatFlowError
+from ..errors import HTTP_STATUS_BY_CODE, RETRYABLE_CODES, AIChatFlowError, ProviderError
 from ..events import StreamError
 from .limits import StreamLimits
 from .source import ChatStream, aclose_quietly, as_batches
@@ -129,12 +129,20 @@ class _Run:
         if self.outcome.status == "running":
             self.outcome.status = "done"
 
-    async def fail(self, code: str, message: str, retryable: bool | None = None) -> None:
+    async def fail(
+        self,
+        code: str,
+        message: str,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """End with an error: an HTTP status before the headers, a terminal frame after."""
         self.outcome.status, self.outcome.code = "error", code
         if retryable is None:
             retryable = code in RETRYABLE_CODES
-        error = StreamError(code=code, message=message, retryable=retryable)
+        error = StreamError(
+            code=code, message=message, retryable=retryable, retry_after=retry_after
+        )
         self.w.finishing = True
         if self.started:
             if self.dialect.terminal:
@@ -217,7 +225,8 @@ async def _guarded(
         await _after_abort(run, code, stream_id)
     except AIChatFlowError as exc:
         log.warning("stream %s failed: %s (%s)", stream_id, exc.code, exc.message)
-        await _final(run, exc.code, exc.message, exc.retryable)
+        retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+        await _final(run, exc.code, exc.message, exc.retryable, retry_after)
     except Exception:
         log.exception("stream %s: unexpected error", stream_id)
         await _final(run, "internal_error", "internal error")
@@ -233,11 +242,17 @@ async def _after_abort(run: _Run, code: str, stream_id: str) -> None:
     await _final(run, code, _MESSAGES.get(code, code))
 
 
-async def _final(run: _Run, code: str, message: str, retryable: bool | None = None) -> None:
+async def _final(
+    run: _Run,
+    code: str,
+    message: str,
+    retryable: bool | None = None,
+    retry_after: float | None = None,
+) -> None:
     """Write the terminal error; a client that is gone or frozen by now only loses that frame."""
     task = asyncio.current_task()
     try:
-        await run.fail(code, message, retryable)
+        await run.fail(code, message, retryable, retry_after)
     except asyncio.CancelledError:
         if run.w.abort_code is None or task is None:
             raise

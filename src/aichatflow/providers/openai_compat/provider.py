@@ -42,6 +42,7 @@ _OPTIONS = frozenset(
         "connect_timeout",
         "read_timeout",
         "max_retries",
+        "first_token_timeout",
         "max_event_bytes",
         "headers",
     }
@@ -68,7 +69,11 @@ class OpenAICompatProvider:
         )
         self._models = tuple(options.get("models") or profile.models)
         self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
-        self.retry = RetryPolicy(max_retries=int(options.get("max_retries", 2)))
+        first_token = options.get("first_token_timeout")
+        self.retry = RetryPolicy(
+            max_retries=int(options.get("max_retries", 2)),
+            attempt_first_token=None if first_token is None else float(first_token),
+        )
         self._http = HttpClient(
             name,
             HttpOptions(
@@ -88,7 +93,11 @@ class OpenAICompatProvider:
 
     def stream(self, request: ChatRequest) -> ChatStream:
         body = orjson.dumps(request_body(request, self.profile))
-        return ChatStream(retrying(self.retry, lambda: self._attempt(request.model, body)))
+
+        def attempt() -> AsyncIterator[list[ChatEvent]]:
+            return self._attempt(request.model, body)
+
+        return ChatStream(retrying(self.retry, attempt, provider=self.name))
 
     async def aclose(self) -> None:
         await self._http.aclose()
