@@ -511,5 +511,6 @@ def test_native_error_frame_ends_the_stream(server: RunningServer) -> None:
         "code": "upstream_overloaded",
         "message": "flaky: injected failure",
         "retryable": True,
+        "retry_after": None,
         "request_id": sid,
     }
