@@ -201,3 +201,52 @@ def test_public_api_exports() -> None:
 
     for name in aichatflow.__all__:
         assert hasattr(aichatflow, name), name
+
+
+def test_plugin_kinds_come_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package adds a provider kind with an ``aichatflow.providers`` entry point."""
+    from importlib.metadata import EntryPoint
+
+    import aichatflow.providers as providers
+
+    plugin = EntryPoint(name="echo-plugin", value="aichatflow.providers.mock:create", group="x")
+
+    def fake_entry_points(*, group: str, name: str | None = None) -> list[EntryPoint]:
+        assert group == providers.ENTRY_POINT_GROUP
+        return [plugin] if name in (None, "echo-plugin") else []
+
+    monkeypatch.setattr(providers, "entry_points", fake_entry_points)
+    assert "echo-plugin" in providers.known_kinds()
+    provider = providers.create_provider("p", {"kind": "echo-plugin"})
+    assert provider.name == "p" and isinstance(provider, MockProvider)
+
+
+def test_deepseek_gets_reasoning_back_only_on_tool_call_turns() -> None:
+    """DeepSeek answers 400 without it on tool-call turns; others may reject the field."""
+    from aichatflow.providers.openai_compat import DEEPSEEK, OPENAI
+    from aichatflow.providers.openai_compat._convert import request_body
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    request = ChatRequest.model_validate(
+        {
+            "model": "deepseek-reasoner",
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "reasoning_content": "use f", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                {"role": "assistant", "reasoning_content": "done", "content": "Sunny."},
+            ],
+            "max_tokens": 5,
+            "presence_penalty": 0.5,
+            "stream": False,
+        }
+    )
+    body = request_body(request, DEEPSEEK)
+    assert body["messages"][1]["reasoning_content"] == "use f"
+    assert body["messages"][1]["content"] is None
+    assert "reasoning_content" not in body["messages"][3]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["presence_penalty"] == 0.5 and body["max_tokens"] == 5
+    openai = request_body(request.model_copy(update={"model": "gpt-4o"}), OPENAI)
+    assert "reasoning_content" not in openai["messages"][1]
+    assert openai["max_completion_tokens"] == 5
