@@ -1,0 +1,380 @@
+"""Load generator for SSE chat endpoints: N concurrent streams over raw sockets.
+
+Why raw sockets and deferred parsing: the load generator must never be what limits the figure
+(BENCH.md, "How to measure it honestly"). While streams run, each socket read costs one
+``bytearray`` append, one ``endswith`` (the chunked terminator ``0\\r\\n\\r\\n``) and, until the
+first text frame was seen, one bounded ``find``. De-chunking, splitting frames on ``\\n\\n``,
+counting ``event: text`` frames and checking the text happen after the clock stopped; their CPU is
+reported apart (``analyse_cpu_s``) and is not part of ``loadgen_cpu_*``.
+
+Checks on every stream: HTTP 200, chunked body, the last frame is ``event: done``, and the text of
+all ``event: text`` frames joined equals what the mock provider sends for this request (computed
+in-process with ``aichatflow.providers.mock``). With coalescing one frame carries several tokens,
+so the number of *deltas* delivered is the mock's token count when the text matches, while the
+number of *frames* (``id:`` lines) and of HTTP chunks (one per ASGI ``send`` on uvicorn) show how
+much was coalesced.
+
+Usage (standalone)::
+
+    python benchmarks/loadgen.py --port 8080 --streams 100 --events 2000 --server-pid PID
+
+Prints a human summary, or one JSON object with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+import orjson
+from _common import HOST, core_busy_pct, core_times, cpu_seconds, pin_self
+
+_TERMINATOR = b"\r\n0\r\n\r\n"
+_TEXT_MARK = b"event: text"
+
+
+@dataclass(slots=True)
+class Expected:
+    """What every stream should carry: the text (joined deltas) and how many deltas it was."""
+
+    text: str
+    deltas: int
+
+
+def expected_from_mock(body: Mapping[str, Any], options: Mapping[str, Any]) -> Expected:
+    """Run the mock provider in-process on the same request: the reference for every stream."""
+    from aichatflow.events import TextDelta
+    from aichatflow.messages import ChatRequest
+    from aichatflow.providers.mock import MockProvider
+
+    opts = {"tokens_per_second": 0, "first_token_ms": 0, **options}
+    provider = MockProvider("expected", opts)
+    request = ChatRequest.model_validate(body)
+    request = request.model_copy(update={"model": request.model.partition("/")[2]})
+
+    async def collect() -> list[str]:
+        return [e.text async for e in provider.stream(request) if isinstance(e, TextDelta)]
+
+    parts = asyncio.run(collect())
+    return Expected(text="".join(parts), deltas=len(parts))
+
+
+class _Stream(asyncio.Protocol):
+    """One HTTP/1.1 request and its streamed response, kept as raw bytes until the end."""
+
+    __slots__ = ("done", "raw", "request", "scan_from", "t_end", "t_first", "t_start", "transport")
+
+    def __init__(self, request: bytes, done: asyncio.Future[None]) -> None:
+        self.request = request
+        self.done = done
+        self.raw = bytearray()
+        self.scan_from = 0
+        self.t_start = time.perf_counter()
+        self.t_first = 0.0
+        self.t_end = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        raw = self.raw
+        raw += data
+        if not self.t_first:
+            if raw.find(_TEXT_MARK, self.scan_from) >= 0:
+                self.t_first = time.perf_counter()
+            else:
+                self.scan_from = max(0, len(raw) - len(_TEXT_MARK))
+        if raw.endswith(_TERMINATOR):
+            self._finish()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.done.done():
+            return
+        self.t_end = time.perf_counter()
+        if self.transport is not None:
+            self.transport.close()
+        self.done.set_result(None)
+
+
+@dataclass(slots=True)
+class StreamCheck:
+    ok: bool
+    reason: str
+    deltas: int
+    frames: int
+    text_frames: int
+    chunks: int
+
+
+def dechunk(body: bytes) -> tuple[bytes, int, bool]:
+    """Decode ``Transfer-Encoding: chunked``; returns (payload, data chunks, saw terminator)."""
+    out: list[bytes] = []
+    pos, n, end = 0, 0, len(body)
+    while pos < end:
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            return b"".join(out), n, False
+        size = int(body[pos:eol].split(b";", 1)[0], 16)
+        if size == 0:
+            return b"".join(out), n, True
+        start = eol + 2
+        out.append(body[start : start + size])
+        n += 1
+        pos = start + size + 2
+    return b"".join(out), n, False
+
+
+def check_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
+    """Everything the live path skipped: status, de-chunking, frames, terminal frame, text."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        return StreamCheck(False, "no response headers", 0, 0, 0, 0)
+    head = bytes(raw[:head_end]).lower()
+    status = head.split(b" ", 2)[1] if head.startswith(b"http/1.1 ") else b"?"
+    if status != b"200":
+        return StreamCheck(False, f"HTTP {status.decode()}", 0, 0, 0, 0)
+    if b"transfer-encoding: chunked" not in head:
+        return StreamCheck(False, "response is not chunked", 0, 0, 0, 0)
+    payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]))
+    frames = payload.split(b"\n\n")
+    tail = frames.pop()
+    texts: list[str] = []
+    ids = 0
+    last_event = b""
+    for frame in frames:
+        event = b"message"
+        data = b""
+        for line in frame.split(b"\n"):
+            if line.startswith(b"id: "):
+                ids += 1
+            elif line.startswith(b"event: "):
+                event = line[7:]
+            elif line.startswith(b"data: "):
+                data = line[6:]
+        if event == b"text":
+            texts.append(orjson.loads(data)["text"])
+        if not frame.startswith(b":"):
+            last_event = event
+    text = "".join(texts)
+    deltas = expected.deltas if expected is not None else len(texts)
+    reason = ""
+    if not complete:
+        reason = "stream cut before the chunked terminator"
+    elif tail:
+        reason = "bytes after the last frame"
+    elif last_event != b"done":
+        reason = f"last frame is {last_event.decode(errors='replace')!r}, not 'done'"
+    elif expected is not None and text != expected.text:
+        reason = f"text differs: got {len(text)} chars, expected {len(expected.text)}"
+    return StreamCheck(not reason, reason, deltas if not reason else 0, ids, len(texts), chunks)
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """One load run. ``events`` are text deltas (tokens), not frames."""
+
+    streams: int
+    ok_streams: int
+    failures: list[str]
+    wall_s: float
+    events: int
+    frames: int
+    text_frames: int
+    chunks: int
+    events_per_s: float
+    frames_per_s: float
+    deltas_per_frame: float
+    events_per_send: float
+    ttfe_ms_p50: float
+    ttfe_ms_p99: float
+    ttfe_ms_max: float
+    loadgen_cpu_s: float
+    loadgen_cpu_pct: float
+    loadgen_cpu_us_per_event: float
+    server_cpu_s: float | None
+    server_cpu_pct: float | None
+    server_cpu_us_per_event: float | None
+    analyse_cpu_s: float
+    core_busy_pct: list[float]
+    """Each core's busy share over the run (with irq/softirq): is the server's core saturated?"""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _request(path: str, port: int, body: bytes) -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
+        b"accept: text/event-stream\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+        % (path.encode(), HOST.encode(), port, len(body), body)
+    )
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+async def run_load(
+    *,
+    port: int,
+    path: str,
+    body: bytes,
+    streams: int,
+    expected: Expected | None,
+    server_pid: int | None = None,
+    timeout: float = 120.0,
+    rounds: int = 1,
+) -> LoadResult:
+    """Open ``streams`` connections at once, wait for every response to end, then check them.
+
+    With ``rounds`` > 1 that is repeated back to back and the figures cover all rounds.
+    """
+    loop = asyncio.get_running_loop()
+    request = _request(path, port, body)
+    protos: list[_Stream] = []
+
+    async def one() -> None:
+        done: asyncio.Future[None] = loop.create_future()
+        proto = _Stream(request, done)
+        protos.append(proto)
+        try:
+            await loop.create_connection(lambda: proto, HOST, port)
+        except OSError as exc:
+            proto.raw += f"connect failed: {exc}".encode()
+            proto._finish()
+        await done
+
+    server0 = cpu_seconds(server_pid) if server_pid else None
+    cores0 = core_times()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    for _ in range(rounds):  # rounds run back to back: short runs would fall below CPU ticks
+        tasks = [loop.create_task(one()) for _ in range(streams)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), max(deadline - time.perf_counter(), 0))
+        except TimeoutError:
+            for p in protos:
+                p._finish()
+            break
+    t1 = max((p.t_end for p in protos), default=time.perf_counter())
+    cpu1 = time.process_time()
+    cores1 = core_times()
+    server1 = cpu_seconds(server_pid) if server_pid else None
+
+    a0 = time.process_time()
+    checks = [check_stream(bytes(p.raw), expected) for p in protos]
+    analyse = time.process_time() - a0
+
+    wall = max(t1 - t0, 1e-9)
+    events = sum(c.deltas for c in checks)
+    frames = sum(c.frames for c in checks)
+    text_frames = sum(c.text_frames for c in checks)
+    chunks = sum(c.chunks for c in checks)
+    ttfe = sorted((p.t_first - p.t_start) * 1000 for p in protos if p.t_first)
+    lg_cpu = cpu1 - cpu0
+    srv_cpu = None if server0 is None or server1 is None else server1 - server0
+    per_event = max(events, 1)
+    failures = sorted({c.reason for c in checks if not c.ok})
+    return LoadResult(
+        streams=len(protos),
+        ok_streams=sum(c.ok for c in checks),
+        failures=failures[:5],
+        wall_s=wall,
+        events=events,
+        frames=frames,
+        text_frames=text_frames,
+        chunks=chunks,
+        events_per_s=events / wall,
+        frames_per_s=frames / wall,
+        deltas_per_frame=events / max(text_frames, 1),
+        events_per_send=events / max(chunks, 1),
+        ttfe_ms_p50=statistics.median(ttfe) if ttfe else 0.0,
+        ttfe_ms_p99=_pct(ttfe, 0.99),
+        ttfe_ms_max=ttfe[-1] if ttfe else 0.0,
+        loadgen_cpu_s=lg_cpu,
+        loadgen_cpu_pct=100 * lg_cpu / wall,
+        loadgen_cpu_us_per_event=1e6 * lg_cpu / per_event,
+        server_cpu_s=srv_cpu,
+        server_cpu_pct=None if srv_cpu is None else 100 * srv_cpu / wall,
+        server_cpu_us_per_event=None if srv_cpu is None else 1e6 * srv_cpu / per_event,
+        analyse_cpu_s=analyse,
+        core_busy_pct=core_busy_pct(cores0, cores1),
+    )
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the load generator should be at least as fast as the server)."""
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+def chat_body(events: int, model: str = "fast/x") -> bytes:
+    return orjson.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": events}
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--path", default="/api/chat")
+    ap.add_argument("--streams", type=int, default=100)
+    ap.add_argument("--events", type=int, default=2000, help="max_tokens of each request")
+    ap.add_argument("--model", default="fast/x")
+    ap.add_argument("--mock-options", default="{}", help="JSON: the mock's options (text...)")
+    ap.add_argument("--no-check-text", action="store_true", help="count text frames only")
+    ap.add_argument("--server-pid", type=int, default=None, help="to report the server's CPU")
+    ap.add_argument("--cpu", type=int, default=None, help="pin the load generator to this CPU")
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the N streams back to back")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+
+    pin_self(args.cpu)
+    body = chat_body(args.events, args.model)
+    expected = None
+    if not args.no_check_text:
+        expected = expected_from_mock(orjson.loads(body), json.loads(args.mock_options))
+    loop = new_loop()
+    try:
+        result = loop.run_until_complete(
+            run_load(
+                port=args.port,
+                path=args.path,
+                body=body,
+                streams=args.streams,
+                expected=expected,
+                server_pid=args.server_pid,
+                timeout=args.timeout,
+                rounds=args.rounds,
+            )
+        )
+    finally:
+        loop.close()
+    result.extra["loop"] = type(loop).__module__
+    result.extra["rounds"] = args.rounds
+    if args.json:
+        print(json.dumps(asdict(result)))
+        return
+    for key, value in asdict(result).items():
+        print(f"{key:26} {value:,.3f}" if isinstance(value, float) else f"{key:26} {value}")
+
+
+if __name__ == "__main__":
+    main()
