@@ -102,7 +102,7 @@ class MockProvider:
             return flag
         return "reason" in model or "think" in model
 
-    def _plan(self, request: ChatRequest) -> tuple[list[ChatEvent], int, int]:
+    def _plan(self, request: ChatRequest) -> _Plan:
         prompt = " ".join(request.last_user_text().split())
         short = prompt if len(prompt) <= 160 else prompt[:157] + "..."
         if self.options.text is not None:
@@ -112,67 +112,58 @@ class MockProvider:
         else:
             answer = _ANSWER.format(prompt=short)
         tokens = tokenize(answer) or [" "]
-        limit = request.token_limit
-        if limit is not None:
-            tokens = [tokens[i % len(tokens)] for i in range(limit)]
-        plan: list[ChatEvent] = []
+        thoughts: list[str] = []
         reasoning = 0
         if self._wants_reasoning(request.model):
             thoughts = tokenize(_REASONING.format(prompt=short))
-            if self.options.reasoning_tokens:
-                n = self.options.reasoning_tokens
-                thoughts = [thoughts[i % len(thoughts)] for i in range(n)]
-            plan.extend(ReasoningDelta(t) for t in thoughts)
-            reasoning = len(thoughts)
-        plan.extend(TextDelta(t) for t in tokens)
-        return plan, reasoning, len(tokens)
+            reasoning = self.options.reasoning_tokens or len(thoughts)
+        limit = request.token_limit
+        return _Plan(thoughts, reasoning, tokens, len(tokens) if limit is None else limit)
 
     async def _batches(self, request: ChatRequest) -> AsyncIterator[list[ChatEvent]]:
         opts = self.options
         digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
         yield [StreamStart(model=f"{self.name}/{request.model}", response_id=f"mock-{digest}")]
-        plan, reasoning, text_tokens = self._plan(request)
+        plan = self._plan(request)
         loop = asyncio.get_running_loop()
         t0 = loop.time() + opts.first_token_ms / 1000.0
         rate = opts.tokens_per_second
-        i, n = 0, len(plan)
+        i, n = 0, plan.total
+        fault_at = self._fault_at
         if not rate and opts.first_token_ms:
             await asyncio.sleep(opts.first_token_ms / 1000.0)
         while i < n:
-            await self._fault(i)
+            if i >= fault_at:
+                await self._fault(i)
+            stop = min(n, fault_at) if fault_at > i else n
             if rate:
                 now = loop.time()
                 due = int((now - t0) * rate) + 1
                 if due <= i:
                     await asyncio.sleep(t0 + i / rate - now)
                     continue
-                j = min(n, due, self._next_fault(i))
+                j = min(stop, due)
             else:
-                j = min(n, i + opts.burst, self._next_fault(i))
-            yield plan[i:j]
+                j = min(stop, i + opts.burst)
+            yield plan.events(i, j)
             i = j
-        await self._fault(n)
+        if n >= fault_at:
+            await self._fault(n)
         prompt_tokens = sum(len(tokenize(m.text())) for m in request.messages)
         usage = Usage(
             input_tokens=prompt_tokens,
-            output_tokens=reasoning + text_tokens,
-            reasoning_tokens=reasoning,
+            output_tokens=plan.total,
+            reasoning_tokens=plan.reasoning,
         )
         reason: FinishReason = "length" if request.token_limit is not None else "stop"
         yield [Finish(reason=reason, raw_reason=reason, usage=usage)]
 
-    def _next_fault(self, i: int) -> int:
-        """The next token index where a fault fires, so a batch never runs past it."""
-        points = [
-            p
-            for p in (
-                self.options.error_after,
-                self.options.disconnect_after,
-                self.options.stall_after,
-            )
-            if p is not None and p > i
-        ]
-        return min(points, default=1 << 62)
+    @property
+    def _fault_at(self) -> int:
+        """The token index where the first configured fault fires (faults end the stream)."""
+        opts = self.options
+        points = [opts.error_after, opts.disconnect_after, opts.stall_after]
+        return min((p for p in points if p is not None), default=1 << 62)
 
     async def _fault(self, emitted: int) -> None:
         """Fire the configured fault once ``emitted`` content tokens have been handed over."""
@@ -185,6 +176,28 @@ class MockProvider:
             raise UpstreamDisconnected(f"{self.name}: injected disconnect", provider=self.name)
         if opts.stall_after is not None and emitted >= opts.stall_after:
             await asyncio.Event().wait()  # silent forever, like a hung upstream
+
+
+class _Plan:
+    """The stream's events, made on demand: ``reasoning`` thoughts, then ``text`` answer tokens,
+    each cycling through its distinct tokens. Events are frozen, so one instance per distinct
+    token is shared by every repetition (a 2,000-token stream holds ~100 objects, not 2,000)."""
+
+    __slots__ = ("_text", "_thoughts", "reasoning", "total")
+
+    def __init__(self, thoughts: list[str], reasoning: int, tokens: list[str], text: int) -> None:
+        self._thoughts: list[ChatEvent] = [ReasoningDelta(t) for t in thoughts]
+        self._text: list[ChatEvent] = [TextDelta(t) for t in tokens]
+        self.reasoning = reasoning
+        self.total = reasoning + text
+
+    def events(self, i: int, j: int) -> list[ChatEvent]:
+        r, thoughts, text = self.reasoning, self._thoughts, self._text
+        if i >= r and j - i == 1:  # the common case: one answer token
+            return [text[(i - r) % len(text)]]
+        return [
+            thoughts[k % len(thoughts)] if k < r else text[(k - r) % len(text)] for k in range(i, j)
+        ]
 
 
 def create(name: str, options: Mapping[str, Any]) -> MockProvider:

@@ -50,7 +50,8 @@ class StreamOutcome:
 
     status: str = "running"
     code: str = ""
-    frames_sent: int = 0
+    writes: int = 0
+    """Body writes (each carries one batch: one or more frames)."""
 
 
 class _Run:
@@ -73,14 +74,15 @@ class _Run:
         await self.send({"type": "http.response.body", "body": body, "more_body": more})
 
     async def send_body(self, body: bytes, more: bool = True) -> None:
+        """A watched write: the watchdog drops the client if it blocks past ``send_timeout``."""
         w = self.w
         if w.heartbeat_task is not None:
             await w.heartbeat_task  # never two writes at once, whatever the server allows
         w.sending_since = self.loop.time()
-        await self.write(body, more)
+        await self.send({"type": "http.response.body", "body": body, "more_body": more})
         w.last_write = self.loop.time()
         w.sending_since = 0.0
-        self.outcome.frames_sent += 1
+        self.outcome.writes += 1
 
     async def start(self, status: int | None = None) -> None:
         self.started = True
@@ -94,15 +96,18 @@ class _Run:
         self.w.writable = not self.dialect.buffered
 
     async def pump(self, batches: AsyncIterable[list[Any]]) -> None:
-        dialect, w, loop = self.dialect, self.w, self.loop
+        """The hot loop: per batch, one render and at most one ``send`` (inlined on purpose)."""
+        dialect, w, send, time = self.dialect, self.w, self.send, self.loop.time
         if dialect.headers_on_open:
             await self.start()
             await self.send_body(dialect.open())
+        outcome = self.outcome
         async for batch in batches:
             body = dialect.render(batch)
-            if dialect.content:
+            content = dialect.content
+            if content:
                 w.had_content = True
-                w.last_progress = loop.time()
+                w.last_progress = time()
             if not self.started:
                 if dialect.buffered and not dialect.terminal:
                     continue
@@ -112,11 +117,15 @@ class _Run:
                 await self.finish(body)
                 return
             if body:
-                w.awaiting_upstream = False
-                await self.send_body(body)
-                w.awaiting_upstream = True
-                if dialect.content:
-                    w.last_progress = loop.time()  # time blocked on the client is not upstream's
+                if w.heartbeat_task is not None:
+                    await w.heartbeat_task
+                w.sending_since = time()  # while set, the watchdog checks the send timeout only
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                w.last_write = now = time()
+                w.sending_since = 0.0
+                outcome.writes += 1
+                if content:
+                    w.last_progress = now  # time blocked on the client is not upstream's
         # The source ended without a terminal event: that is a normal end for a library user's
         # generator. Providers that see a truncated upstream raise instead.
         await self.finish(dialect.end())

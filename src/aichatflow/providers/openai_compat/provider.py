@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ...errors import (
+    AIChatFlowError,
     ConfigError,
     EventTooLarge,
     UpstreamBadResponse,
@@ -138,10 +139,15 @@ class OpenAICompatProvider:
             if not sse_events:
                 continue
             out = []
-            for sse in sse_events:
-                if feed(sse.data, out):
+            try:
+                for sse in sse_events:
+                    if feed(sse.data, out):
+                        yield out
+                        return
+            except AIChatFlowError:
+                if out:  # what arrived before the bad frame in the same read still counts
                     yield out
-                    return
+                raise
             if out:
                 yield out
         if parser.finish_raw is not None:
