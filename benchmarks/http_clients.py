@@ -7,7 +7,7 @@ little room for a slow one. This measures, on one machine in one run:
 
 * ``parse_only``: ``SSEDecoder`` + ``ChunkParser`` fed the same bytes from memory (the floor);
 * ``httpx``: ``httpx.AsyncClient.stream`` + ``aiter_raw()`` → decoder + parser;
-* ``httpx_64k``: the same with ``aiter_raw(65536)``, as ``providers/_http.py`` reads today;
+* ``httpx_64k``: the same with ``aiter_raw(65536)``, as ``providers/_http.py`` once read;
   httpx's ``ByteChunker`` then holds bytes back until 64 KiB have arrived (see ``ttfe``);
 * ``aiohttp``: ``ClientSession.post`` + ``content.iter_any()`` → decoder + parser;
 * ``adapter``: the real ``OpenAICompatProvider(...).stream(...)`` (whatever ``_http.py`` uses).
@@ -166,8 +166,9 @@ async def make_client(
         from aichatflow.providers.openai_compat import GENERIC, OpenAICompatProvider
 
         provider = OpenAICompatProvider("bench", GENERIC, {"base_url": base, "max_retries": 0})
-        inner = getattr(provider, "_http", None)
-        kind = type(getattr(inner, "_client", inner)).__module__.split(".")[0]
+        import aichatflow.providers._http as http_module
+
+        kind = next(m for m in ("aiohttp", "httpx") if hasattr(http_module, m))
 
         async def one_adapter(n: int) -> StreamStat:
             request = ChatRequest.model_validate(orjson.loads(request_body(n)))
