@@ -250,3 +250,25 @@ def test_deepseek_gets_reasoning_back_only_on_tool_call_turns() -> None:
     openai = request_body(request.model_copy(update={"model": "gpt-4o"}), OPENAI)
     assert "reasoning_content" not in openai["messages"][1]
     assert openai["max_completion_tokens"] == 5
+
+
+def test_reasoning_signatures_are_kept_apart_and_never_merged() -> None:
+    d = NativeDialect("sid", "m")
+    body = d.render(
+        [
+            ReasoningDelta("think "),
+            ReasoningDelta("more"),
+            ReasoningDelta("", signature="SIG"),
+            ReasoningDelta("", redacted="BLOB"),
+            TextDelta("ok"),
+        ]
+    )
+    frames = [(e.event, orjson.loads(e.data)) for e in SSEDecoder().feed(body)]
+    assert frames == [
+        ("reasoning", {"text": "think more"}),
+        ("reasoning", {"text": "", "signature": "SIG"}),
+        ("reasoning", {"text": "", "redacted": "BLOB"}),
+        ("text", {"text": "ok"}),
+    ]
+    t = accumulate([ReasoningDelta("a", signature="S1"), ReasoningDelta("", redacted="R")])
+    assert (t.reasoning, t.reasoning_signature, t.reasoning_redacted) == ("a", "S1", ("R",))

@@ -71,6 +71,12 @@ class ReasoningDelta:
     """A piece of the model's reasoning, shown apart from the answer."""
 
     text: str
+    signature: str = ""
+    """Opaque proof that closes a reasoning block (Anthropic ``signature_delta``, Gemini
+    ``thoughtSignature``). Some providers require it back, unchanged, on later turns."""
+    redacted: str = ""
+    """An encrypted reasoning block the provider will not show (Anthropic
+    ``redacted_thinking``); like a signature it must be sent back as it came."""
     type: Literal["reasoning"] = "reasoning"
 
 

@@ -65,6 +65,10 @@ class Message(_Frozen):
     tool_call_id: str | None = None
     reasoning_content: str | None = None
     """Reasoning of an earlier assistant turn; DeepSeek requires it back on tool-call turns."""
+    reasoning_signature: str | None = None
+    """The signature that closed that reasoning (Anthropic, Gemini), sent back unchanged."""
+    reasoning_redacted: list[str] | None = None
+    """Encrypted reasoning blocks of that turn (Anthropic ``redacted_thinking``)."""
 
     def text(self) -> str:
         """The message's text, with multi-part content joined."""

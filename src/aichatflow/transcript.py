@@ -40,6 +40,8 @@ class Transcript:
     response_id: str = ""
     text: str = ""
     reasoning: str = ""
+    reasoning_signature: str = ""
+    reasoning_redacted: tuple[str, ...] = ()
     tool_calls: tuple[AssembledToolCall, ...] = ()
     usage: Usage | None = None
     finish_reason: FinishReason | None = None
@@ -66,6 +68,8 @@ class TranscriptBuilder:
     response_id: str = ""
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    signature: str = ""
+    redacted: list[str] = field(default_factory=list)
     tools: dict[int, _ToolParts] = field(default_factory=dict)
     usage: Usage | None = None
     finish: Finish | None = None
@@ -77,6 +81,10 @@ class TranscriptBuilder:
                 self.text.append(event.text)
             case ReasoningDelta():
                 self.reasoning.append(event.text)
+                if event.signature:
+                    self.signature = event.signature
+                if event.redacted:
+                    self.redacted.append(event.redacted)
             case ToolCallDelta():
                 parts = self.tools.setdefault(event.index, _ToolParts())
                 parts.id = parts.id or event.id
@@ -106,6 +114,8 @@ class TranscriptBuilder:
             response_id=self.response_id,
             text="".join(self.text),
             reasoning="".join(self.reasoning),
+            reasoning_signature=self.signature,
+            reasoning_redacted=tuple(self.redacted),
             tool_calls=calls,
             usage=self.usage,
             finish_reason=self.finish.reason if self.finish else None,

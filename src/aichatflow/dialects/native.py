@@ -80,7 +80,9 @@ class NativeDialect(ChatEventDialect):
         run_cls: type | None = None
         for event in batch:
             cls = event.__class__
-            if cls is TextDelta or cls is ReasoningDelta:
+            if cls is TextDelta or (
+                cls is ReasoningDelta and not (event.signature or event.redacted)  # type: ignore[union-attr]
+            ):
                 self.content = True
                 if cls is not run_cls and run:
                     out.append(self._text(_NAME[run_cls], "".join(run)))
@@ -100,7 +102,15 @@ class NativeDialect(ChatEventDialect):
 
     def _other(self, event: ChatEvent, out: list[bytes]) -> bool:
         """Render a non-text event; True when it was terminal."""
-        if isinstance(event, ToolCallDelta):
+        if isinstance(event, ReasoningDelta):  # one that closes a block: never merged
+            self.content = True
+            data: dict[str, Any] = {"text": event.text}
+            if event.signature:
+                data["signature"] = event.signature
+            if event.redacted:
+                data["redacted"] = event.redacted
+            out.append(self._frame(b"reasoning", _dumps(data)))
+        elif isinstance(event, ToolCallDelta):
             self.content = True
             data = {
                 "index": event.index,

@@ -27,6 +27,10 @@ _BUILTIN: dict[str, str] = {
     "vllm": "aichatflow.providers.openai_compat:vllm",
     "llamacpp": "aichatflow.providers.openai_compat:llamacpp",
     "litellm": "aichatflow.providers.openai_compat:litellm",
+    "anthropic": "aichatflow.providers.anthropic:create",
+    "gemini": "aichatflow.providers.gemini:create",
+    "ollama": "aichatflow.providers.ollama:create",
+    "local": "aichatflow.providers.local:create",
 }
 
 

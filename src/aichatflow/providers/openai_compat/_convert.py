@@ -13,6 +13,8 @@ _MANAGED = frozenset({"stream", "stream_options", "model", "messages", "n"})
 
 def convert_message(message: Message, profile: Profile) -> dict[str, Any]:
     data = message.model_dump(exclude_none=True)
+    data.pop("reasoning_signature", None)  # other providers' reasoning proofs: not for these
+    data.pop("reasoning_redacted", None)
     reasoning = data.pop("reasoning_content", None)
     if reasoning and profile.send_reasoning_back and message.tool_calls:
         data["reasoning_content"] = reasoning
