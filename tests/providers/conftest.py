@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.upstream import FakeUpstream, fake_upstream
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    with fake_upstream() as upstream:
+        yield upstream
+    assert not upstream.errors, upstream.errors
