@@ -22,8 +22,13 @@ TOML (every key optional)::
     base_url = "http://127.0.0.1:9000/v1"
     api_key_env = "UPSTREAM_API_KEY"
 
-    [models]                     # aliases
+    [models]                     # aliases; a list is a fallback chain
     fast = "upstream/my-model"
+    safe = ["openai/gpt-4o-mini", "deepseek/deepseek-chat"]
+
+    [fallback]                   # a deployment failing more than allowed_fails times within
+    allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
+    cooldown = 30
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
 ``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL`` and
@@ -42,7 +47,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .providers import Registry, create_provider
+from .providers import Cooldowns, Registry, create_provider
 from .stream.limits import StreamLimits
 
 ENV_PREFIX = "AICHATFLOW_"
@@ -64,6 +69,15 @@ class StreamSettings(BaseModel):
         return StreamLimits(**self.model_dump())
 
 
+class FallbackSettings(BaseModel):
+    """Cooldown of failing deployments in fallback chains (``providers/fallback.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    allowed_fails: int = Field(1, ge=0)
+    cooldown: float = Field(30.0, ge=0)
+    window: float = Field(60.0, gt=0)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     host: str = "127.0.0.1"
@@ -73,8 +87,9 @@ class Settings(BaseModel):
     log_level: str = "info"
     stream: StreamSettings = StreamSettings()
     providers: dict[str, dict[str, Any]] = {}
-    models: dict[str, str] = {}
-    """Aliases: a name → ``provider/model``."""
+    models: dict[str, str | list[str]] = {}
+    """Aliases: a name → ``provider/model``, or a list of them tried in order (fallback)."""
+    fallback: FallbackSettings = FallbackSettings()
 
     @classmethod
     def load(
@@ -103,7 +118,8 @@ class Settings(BaseModel):
             if env.get(key_var):
                 tables[name] = {"kind": name}
         tables.update(self.providers)
-        registry = Registry(aliases=self.models)
+        cooldowns = Cooldowns(**self.fallback.model_dump())
+        registry = Registry(aliases=self.models, cooldowns=cooldowns)
         for name, options in tables.items():
             registry.add(create_provider(name, options))
         registry.resolve(self.default_model)  # fail at start-up, not at the first request
@@ -146,4 +162,4 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-__all__ = ["AUTO_PROVIDERS", "ENV_PREFIX", "Settings", "StreamSettings"]
+__all__ = ["AUTO_PROVIDERS", "ENV_PREFIX", "FallbackSettings", "Settings", "StreamSettings"]

@@ -460,7 +460,7 @@ def test_native_stream_frames_parse_with_httpx_sse(client: OpenAI, server: Runni
     assert first.event == "start"
     assert first.retry == 2000
     assert first.id == f"{sid}.0"
-    assert first.json() == {"stream_id": sid, "model": "mock/chat"}
+    assert first.json() == {"stream_id": sid, "model": "mock/chat", "deployment": "mock/chat"}
     assert all(e.retry is None for e in events[1:])
 
     sids, seqs = split_ids(events)

@@ -12,3 +12,10 @@ def fake() -> Iterator[FakeUpstream]:
     with fake_upstream() as upstream:
         yield upstream
     assert not upstream.errors, upstream.errors
+
+
+@pytest.fixture
+def fake_upstream_server() -> Iterator[FakeUpstream]:
+    """The fake upstream under another name, for tests that also use ``start_server``."""
+    with fake_upstream() as upstream:
+        yield upstream

@@ -37,10 +37,15 @@ class NativeDialect(ChatEventDialect):
     headers_on_open = True
     buffered = False
 
-    def __init__(self, stream_id: str, model: str, *, retry_ms: int = 2000) -> None:
+    def __init__(
+        self, stream_id: str, model: str, *, retry_ms: int = 2000, deployment: str | None = None
+    ) -> None:
         super().__init__(stream_id)
         self.model = model
         self.retry_ms = retry_ms
+        self.deployment = deployment
+        """The ``provider/model`` expected to answer, announced in ``start``; if another one
+        answers (a fallback), a ``model`` frame says so as soon as it starts."""
         self.seq = 0
         self.usage: Usage | None = None
         self._sid = stream_id.encode("ascii")
@@ -49,7 +54,10 @@ class NativeDialect(ChatEventDialect):
         return [*SSE_HEADERS, (b"x-request-id", self._sid)]
 
     def open(self) -> bytes:
-        data = _dumps({"stream_id": self.stream_id, "model": self.model})
+        start: dict[str, Any] = {"stream_id": self.stream_id, "model": self.model}
+        if self.deployment is not None:
+            start["deployment"] = self.deployment
+        data = _dumps(start)
         return b"retry: %d\nid: %s.0\nevent: start\ndata: %s\n\n" % (self.retry_ms, self._sid, data)
 
     def _frame(self, event: bytes, data: bytes) -> bytes:
@@ -133,7 +141,11 @@ class NativeDialect(ChatEventDialect):
         elif isinstance(event, StreamError):
             out.append(self._frame(b"error", _dumps(self._error_body(event))))
             self.terminal = True
-        elif not isinstance(event, StreamStart):  # StreamStart: already announced by open()
+        elif isinstance(event, StreamStart):
+            if self.deployment is not None and event.model and event.model != self.deployment:
+                self.deployment = event.model
+                out.append(self._frame(b"model", _dumps({"deployment": event.model})))
+        else:
             raise TypeError(f"not a ChatEvent: {event!r}")
         return self.terminal
 

@@ -8,7 +8,7 @@ this module looks at a provider's name to decide anything.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from ..errors import ConfigError, UnknownModel
 from ..messages import ChatRequest
 from ..stream.source import ChatStream
 from .base import Provider, ProviderFactory
+from .fallback import Cooldowns, Deployment, fallback_batches, order
 
 ENTRY_POINT_GROUP = "aichatflow.providers"
 
@@ -61,15 +62,24 @@ def create_provider(name: str, options: Mapping[str, Any]) -> Provider:
 
 
 class Registry:
-    """The providers of one app, and the aliases that name their models."""
+    """The providers of one app, and the aliases that name their models.
+
+    An alias names one ``provider/model`` or a fallback chain of them (``providers.fallback``).
+    """
 
     def __init__(
-        self, providers: Iterable[Provider] = (), aliases: Mapping[str, str] | None = None
+        self,
+        providers: Iterable[Provider] = (),
+        aliases: Mapping[str, str | Sequence[str]] | None = None,
+        cooldowns: Cooldowns | None = None,
     ) -> None:
         self._providers: dict[str, Provider] = {}
         for provider in providers:
             self.add(provider)
-        self._aliases = dict(aliases or {})
+        self._aliases = {
+            k: [v] if isinstance(v, str) else list(v) for k, v in (aliases or {}).items()
+        }
+        self.cooldowns = cooldowns or Cooldowns()
 
     def add(self, provider: Provider) -> None:
         if "/" in provider.name or not provider.name:
@@ -80,24 +90,43 @@ class Registry:
     def providers(self) -> Mapping[str, Provider]:
         return self._providers
 
-    def resolve(self, model: str) -> tuple[Provider, str]:
-        """``"provider/model"`` or an alias → (provider, the provider's own model id)."""
-        target = self._aliases.get(model, model)
+    def _deployment(self, model: str, target: str) -> Deployment:
         name, slash, bare = target.partition("/")
         provider = self._providers.get(name) if slash and bare else None
         if provider is None:
             raise UnknownModel(model, [*self._providers, *self._aliases])
-        return provider, bare
+        return Deployment(provider, bare)
+
+    def chain(self, model: str) -> list[Deployment]:
+        """``"provider/model"`` or an alias → the deployments it names, in order."""
+        targets = self._aliases.get(model, [model])
+        if not targets:
+            raise UnknownModel(model, [*self._providers, *self._aliases])
+        return [self._deployment(model, t) for t in targets]
+
+    def resolve(self, model: str) -> tuple[Provider, str]:
+        """The first deployment of ``model``: (provider, the provider's own model id)."""
+        first = self.chain(model)[0]
+        return first.provider, first.model
+
+    def plan(self, model: str) -> list[Deployment]:
+        """The deployments a request for ``model`` will try now, cooldowns considered."""
+        return order(self.chain(model), self.cooldowns)
 
     def stream(self, request: ChatRequest) -> ChatStream:
         """Resolve ``request.model`` and start streaming (raises ``UnknownModel`` first)."""
-        provider, bare = self.resolve(request.model)
-        return provider.stream(request.model_copy(update={"model": bare}))
+        chain = self.chain(request.model)
+        if len(chain) == 1:  # the common case: no fallback wrapper, no extra hop per batch
+            only = chain[0]
+            return only.provider.stream(request.model_copy(update={"model": only.model}))
+        return ChatStream(fallback_batches(chain, request, self.cooldowns))
 
     def model_ids(self) -> list[tuple[str, str]]:
         """(model id, owner) for every advertised model and alias."""
         ids = [(f"{name}/{m}", name) for name, p in self._providers.items() for m in p.models]
-        ids += [(alias, target.partition("/")[0]) for alias, target in self._aliases.items()]
+        for alias, targets in self._aliases.items():
+            owner = targets[0].partition("/")[0] if len(targets) == 1 else "fallback"
+            ids.append((alias, owner))
         return ids
 
     async def aclose(self) -> None:
@@ -107,6 +136,8 @@ class Registry:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Cooldowns",
+    "Deployment",
     "Provider",
     "ProviderFactory",
     "Registry",

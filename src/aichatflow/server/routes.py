@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from ..dialects.base import Dialect
+from ..dialects.native import NativeDialect
 from ..dialects.openai import OpenAICompletionDialect, OpenAIStreamDialect
 from ..errors import RequestError
 from ..messages import ChatRequest
@@ -51,8 +52,13 @@ def _limits(request: Request) -> StreamLimits:
 async def native_chat(request: Request) -> Response:
     """``POST /api/chat``: the native SSE protocol."""
     chat = await read_chat_request(request)
-    stream = _registry(request).stream(chat)  # UnknownModel: 404 before any header
-    return EventStreamResponse(stream, model=chat.model, limits=_limits(request))
+    registry = _registry(request)
+    first = registry.plan(chat.model)[0]  # UnknownModel: 404 before any header
+    stream = registry.stream(chat)
+    limits = _limits(request)
+    stream_id = new_stream_id()
+    dialect = NativeDialect(stream_id, chat.model, retry_ms=limits.retry_ms, deployment=first.name)
+    return EventStreamResponse(stream, dialect=dialect, limits=limits, stream_id=stream_id)
 
 
 async def openai_chat(request: Request) -> Response:
