@@ -353,3 +353,20 @@ def test_screenshot_of_a_finished_conversation(start_server: Any, page: Page) ->
     SCREENSHOT.unlink(missing_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_fallback_answer_names_the_deployment(start_server: Any, page: Page) -> None:
+    """An alias whose first deployment is down: the page shows the answer and who gave it."""
+    fast = {"kind": "mock", "tokens_per_second": 200, "first_token_ms": 0}
+    server = start_server(
+        providers={"down": {**fast, "error_after": 0}, "up": fast},
+        models={"safe": ["down/chat", "up/echo"]},
+        default_model="safe",
+    )
+    open_chat(page, server, "safe")
+    page.fill("#prompt", "who answers?")
+    page.click("#send")
+    assert wait_status(page, "error", "done", "stopped") == "done"
+    assert answer_text(page) == "who answers?"
+    meta = assistant(page).locator(".meta").text_content() or ""
+    assert meta.endswith("· via up/echo")

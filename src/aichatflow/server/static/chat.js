@@ -146,7 +146,12 @@
     if (!d || typeof d !== "object") return null;
     const text = typeof d.text === "string" ? d.text : "";
     switch (ev.type) {
-      case "start": turn.root.dataset.streamId = d.stream_id || ""; break;
+      case "start":
+        turn.root.dataset.streamId = d.stream_id || "";
+        turn.model = d.model || "";
+        turn.deployment = d.deployment || "";
+        break;
+      case "model": turn.deployment = d.deployment || turn.deployment; break; // a fallback answered
       case "reasoning": onReasoning(turn, text); break;
       case "text": onText(turn, text); break;
       case "tool_call": onToolCall(turn, d); break;
@@ -212,6 +217,8 @@
         parts.push(`in ${u.input_tokens ?? "?"} · out ${u.output_tokens ?? "?"} tokens`);
         if (u.reasoning_tokens) parts.push(`reasoning ${u.reasoning_tokens}`);
       }
+      // Name the deployment when it is not what was picked (an alias, or a fallback).
+      if (turn.deployment && turn.deployment !== turn.model) parts.push(`via ${turn.deployment}`);
       meta.append(parts.join(" · "));
     }
     if (meta.childNodes.length) turn.bubble.append(meta);
