@@ -52,7 +52,11 @@ from .stream.limits import StreamLimits
 
 ENV_PREFIX = "AICHATFLOW_"
 
-AUTO_PROVIDERS: dict[str, str] = {"openai": "OPENAI_API_KEY", "deepseek": "DEEPSEEK_API_KEY"}
+AUTO_PROVIDERS: dict[str, str] = {
+    "openai": "OPENAI_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
 """Providers registered automatically when their standard key variable is set."""
 
 
