@@ -1,0 +1,174 @@
+"""Ollama's native ``/api/chat``: HTTP, NDJSON decoding and batching.
+
+Why native rather than Ollama's OpenAI-compatible ``/v1``: native carries ``thinking`` as its
+own field on every model, reports ``done_reason`` and token counts in every stream, and takes
+``think`` and ``options`` directly. Per upstream read, every complete line is parsed and the
+resulting events are handed over as one batch; a read that ends in a bad line still yields the
+events before it. Leaving the ``async with`` (the ``done`` line, an error, or the consumer
+closing or cancelling us) closes the upstream response at once.
+
+End of stream: only a ``done`` line completes it. EOF before one, including EOF in the middle of
+a line (Ollama ends every line with LF, so an unterminated tail is a cut, never a last object),
+raises ``UpstreamDisconnected``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ...errors import (
+    AIChatFlowError,
+    ConfigError,
+    EventTooLarge,
+    UpstreamDisconnected,
+    error_from_status,
+)
+from ...events import ChatEvent, StreamStart
+from ...messages import ChatRequest
+from ...sse.decode import DEFAULT_MAX_EVENT_BYTES
+from ...sse.ndjson import LineTooLarge, NDJSONDecoder
+from ...stream.source import ChatStream
+from .._http import HttpClient, HttpOptions, UpstreamResponse
+from .._retry import RetryPolicy, retrying
+from ._convert import request_body
+from ._events import LineParser
+
+DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+"""Where ``ollama serve`` listens by default; it needs no key."""
+THINK_LEVELS = frozenset({"low", "medium", "high"})
+"""String values of ``think`` (gpt-oss takes a level rather than a boolean)."""
+
+_OPTIONS = frozenset(
+    {
+        "kind",
+        "base_url",
+        "api_key_env",
+        "api_key",
+        "models",
+        "connect_timeout",
+        "read_timeout",
+        "max_retries",
+        "first_token_timeout",
+        "max_event_bytes",
+        "headers",
+        "think",
+    }
+)
+
+
+def _think(name: str, value: Any) -> bool | str | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in THINK_LEVELS:
+        return value
+    raise ConfigError(f"provider {name!r}: think must be true, false, low, medium or high")
+
+
+def _parse(
+    lines: list[bytes], feed: Callable[[bytes, list[ChatEvent]], bool]
+) -> tuple[list[ChatEvent], bool, AIChatFlowError | None]:
+    """Events of ``lines``, whether ``done`` was among them, and the error that stopped them."""
+    out: list[ChatEvent] = []
+    try:
+        for line in lines:
+            if feed(line, out):
+                return out, True, None
+    except AIChatFlowError as exc:
+        return out, False, exc
+    return out, False, None
+
+
+class OllamaProvider:
+    """Streams chat from an Ollama server's ``/api/chat``."""
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise ConfigError(f"provider {name!r}: unknown option(s) {sorted(unknown)}")
+        self.name = name
+        base_url = str(options.get("base_url") or DEFAULT_BASE_URL)
+        self.url = base_url.rstrip("/") + "/api/chat"
+        key_env = options.get("api_key_env")  # a local Ollama has no key; a proxy may want one
+        self._key = str(options.get("api_key") or (os.environ.get(key_env) if key_env else ""))
+        self.think = _think(name, options.get("think"))
+        self._models = tuple(options.get("models") or ())
+        self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
+        first_token = options.get("first_token_timeout")
+        self.retry = RetryPolicy(
+            max_retries=int(options.get("max_retries", 2)),
+            attempt_first_token=None if first_token is None else float(first_token),
+        )
+        self._http = HttpClient(
+            name,
+            HttpOptions(
+                connect_timeout=float(options.get("connect_timeout", 5.0)),
+                read_timeout=float(options.get("read_timeout", 60.0)),
+            ),
+        )
+        self._headers = {"content-type": "application/json", "accept": "application/x-ndjson"}
+        self._headers.update(options.get("headers") or {})
+        if self._key:  # never an empty bearer (PEERS.md section 6)
+            self._headers["authorization"] = f"Bearer {self._key}"
+
+    @property
+    def models(self) -> Sequence[str]:
+        return self._models
+
+    def stream(self, request: ChatRequest) -> ChatStream:
+        body = orjson.dumps(request_body(request, think=self.think))
+
+        def attempt() -> AsyncIterator[list[ChatEvent]]:
+            return self._attempt(request.model, body)
+
+        return ChatStream(retrying(self.retry, attempt, provider=self.name))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
+        secrets = (self._key,) if self._key else ()
+        async with self._http.stream("POST", self.url, headers=self._headers, body=body) as resp:
+            if resp.status != 200:  # 404 {"error": "model 'x' not found"} and friends
+                raw = await resp.read(self._http.options.max_error_body)
+                raise error_from_status(
+                    resp.status, raw, resp.headers, provider=self.name, secrets=secrets
+                )
+            yield [StreamStart(model=f"{self.name}/{model}", response_id=uuid.uuid4().hex)]
+            async for batch in self._events(resp, LineParser(self.name, secrets)):
+                yield batch
+
+    async def _events(
+        self, resp: UpstreamResponse, parser: LineParser
+    ) -> AsyncIterator[list[ChatEvent]]:
+        decoder = NDJSONDecoder(self.max_event_bytes)
+        feed = parser.feed
+        async for chunk in resp.chunks():
+            too_large: EventTooLarge | None = None
+            try:
+                lines = decoder.feed(chunk)
+            except LineTooLarge as exc:
+                lines, too_large = exc.partial, EventTooLarge(exc.limit)
+            if not lines and too_large is None:
+                continue
+            out, done, error = _parse(lines, feed)
+            if out:  # what arrived before a bad or oversized line in the same read still counts
+                yield out
+            if done:
+                return
+            if error is not None:
+                raise error
+            if too_large is not None:
+                raise too_large
+        where = "in the middle of a line" if decoder.pending else "before the done line"
+        raise UpstreamDisconnected(
+            f"{self.name}: upstream closed the stream {where}", provider=self.name
+        )
+
+
+__all__ = ["DEFAULT_BASE_URL", "THINK_LEVELS", "OllamaProvider"]
