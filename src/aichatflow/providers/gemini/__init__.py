@@ -1,0 +1,23 @@
+"""Google Gemini: ``streamGenerateContent?alt=sse`` (WIRE.md section 3.4).
+
+``create`` is what the registry's ``gemini`` kind points at. Options: ``base_url`` (default
+``https://generativelanguage.googleapis.com``), ``api_key`` or ``api_key_env`` (default
+``GEMINI_API_KEY``, then ``GOOGLE_API_KEY``), ``models``, ``include_thoughts`` (default true:
+stream the model's thought summaries as reasoning), ``connect_timeout``, ``read_timeout``,
+``max_retries``, ``first_token_timeout``, ``max_event_bytes`` and extra ``headers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .provider import BASE_URL, GeminiProvider
+
+
+def create(name: str, options: Mapping[str, Any]) -> GeminiProvider:
+    """A Gemini provider named ``name``, configured by its ``[providers.<name>]`` table."""
+    return GeminiProvider(name, options)
+
+
+__all__ = ["BASE_URL", "GeminiProvider", "create"]
