@@ -51,3 +51,22 @@ def test_openai_example_builds_without_network(monkeypatch: pytest.MonkeyPatch) 
     """Importing it creates the provider only; nothing is sent until a request arrives."""
     module = _load("openai_chat", monkeypatch, OPENAI_API_KEY="sk-test-not-used")
     assert module.provider.name == "openai" and module.model == "gpt-4o-mini"
+
+
+def test_readme_config_blocks_load(tmp_path: Path) -> None:
+    """Every TOML block in README is a config that loads and builds its providers."""
+    from aichatflow.config import Settings
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    blocks = readme.split("```toml\n")[1:]
+    assert len(blocks) >= 2
+    keys = {
+        name: "test-key"
+        for name in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+    }
+    for i, block in enumerate(blocks):
+        config = tmp_path / f"readme{i}.toml"
+        config.write_text(block.split("```", 1)[0])
+        settings = Settings.load(config, env={})
+        registry = settings.build_registry(env=keys)
+        assert registry.providers
