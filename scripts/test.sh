@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite on this machine, installing first whatever is missing:
-# the project with its dev extras (.venv), Debian's chromium (browser tests) and LiteLLM's
-# proxy in its own venv (a real upstream). Then lint, type-check, test, and smoke the benchmark.
+# the project with its dev extras (.venv), Debian's chromium (browser tests), LiteLLM's proxy in
+# its own venv (a real upstream) and llama.cpp + SmolLM2-135M into .venv (a real model, built
+# from source the first time: ~4 min on 2 cores). Then lint, type-check, test, benchmark smoke.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k openai -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ fi
 .venv/bin/pip install --quiet -e '.[dev]'
 scripts/peers/chromium.sh
 scripts/peers/litellm.sh
+scripts/peers/llamacpp.sh >/dev/null
 echo "== ruff"; .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/ruff format --check src tests examples benchmarks
 echo "== mypy (strict)"; .venv/bin/mypy

