@@ -35,8 +35,9 @@ def server_logs() -> Iterator[LogCapture]:
 
 
 def make_settings(**data: Any) -> Settings:
-    """Settings for tests: no config file, no environment, fast timers unless overridden."""
-    return Settings.load(env={}, overrides=data)
+    """Settings for tests: no config file, no environment, and no auto-detected providers
+    (keys or a local model on this machine would change what a test server offers)."""
+    return Settings.load(env={}, overrides={"auto_detect": False, **data})
 
 
 @pytest.fixture

@@ -59,10 +59,16 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_keys_in_the_environment_register_providers() -> None:
-    registry = make_settings().build_registry(env={"DEEPSEEK_API_KEY": "sk-test"})
-    assert set(registry.providers) == {"mock", "deepseek"}
+    from aichatflow.config import local_model_installed
+
+    local = {"local"} if local_model_installed() else set()
+    settings = make_settings(auto_detect=True)
+    registry = settings.build_registry(env={"DEEPSEEK_API_KEY": "sk-test"})
+    assert set(registry.providers) == {"mock", "deepseek"} | local
     assert ("deepseek/deepseek-reasoner", "deepseek") in registry.model_ids()
-    assert set(make_settings().build_registry(env={}).providers) == {"mock"}
+    assert set(settings.build_registry(env={}).providers) == {"mock"} | local
+    off = make_settings(auto_detect=False).build_registry(env={"DEEPSEEK_API_KEY": "sk-test"})
+    assert set(off.providers) == {"mock"}
 
 
 def test_registry_resolves_names_and_aliases() -> None:

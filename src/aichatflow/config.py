@@ -1,7 +1,8 @@
 """Settings from defaults, a TOML file, the environment and CLI flags, in rising precedence.
 
-With no config at all the server runs on the keyless ``mock`` provider; ``openai`` and
-``deepseek`` appear by themselves when ``OPENAI_API_KEY`` / ``DEEPSEEK_API_KEY`` are set.
+With no config at all the server runs on the keyless ``mock`` provider; ``openai``,
+``deepseek`` and ``anthropic`` appear by themselves when their key variables are set, and
+``local`` (a real small model, no key, no network) when ``aichatflow[local]`` is installed.
 
 TOML (every key optional)::
 
@@ -31,7 +32,8 @@ TOML (every key optional)::
     cooldown = 30
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
-``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL`` and
+``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``,
+``AICHATFLOW_AUTO_DETECT`` and
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``). Keys are read from the
 environment by the providers themselves and are never part of ``Settings``' printable form.
 """
@@ -89,6 +91,9 @@ class Settings(BaseModel):
     default_model: str = "mock/chat"
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     log_level: str = "info"
+    auto_detect: bool = True
+    """Register providers found on this machine: ``openai``/``deepseek``/``anthropic`` when
+    their key variable is set, ``local`` when llama-cpp-python and a model are installed."""
     stream: StreamSettings = StreamSettings()
     providers: dict[str, dict[str, Any]] = {}
     models: dict[str, str | list[str]] = {}
@@ -118,9 +123,12 @@ class Settings(BaseModel):
         """Create the configured providers, plus ``mock`` and the key-detected ones."""
         env = os.environ if env is None else env
         tables: dict[str, dict[str, Any]] = {"mock": {"kind": "mock"}}
-        for name, key_var in AUTO_PROVIDERS.items():
-            if env.get(key_var):
-                tables[name] = {"kind": name}
+        if self.auto_detect:
+            for name, key_var in AUTO_PROVIDERS.items():
+                if env.get(key_var):
+                    tables[name] = {"kind": name}
+            if local_model_installed():
+                tables["local"] = {"kind": "local"}
         tables.update(self.providers)
         cooldowns = Cooldowns(**self.fallback.model_dump())
         registry = Registry(aliases=self.models, cooldowns=cooldowns)
@@ -128,6 +136,13 @@ class Settings(BaseModel):
             registry.add(create_provider(name, options))
         registry.resolve(self.default_model)  # fail at start-up, not at the first request
         return registry
+
+
+def local_model_installed() -> bool:
+    """llama-cpp-python and the default GGUF are installed (checked without importing either)."""
+    from .providers.local import default_model_path, runtime_available
+
+    return runtime_available() and default_model_path() is not None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -142,7 +157,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for field in ("host", "port", "default_model", "max_body_bytes", "log_level"):
+    for field in ("host", "port", "default_model", "max_body_bytes", "log_level", "auto_detect"):
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None:
             out[field] = value
