@@ -10,7 +10,6 @@ for the end of a body whose ``message_stop`` has already arrived.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -26,10 +25,11 @@ from ...errors import (
 )
 from ...events import ChatEvent
 from ...messages import ChatRequest
-from ...sse.decode import DEFAULT_MAX_EVENT_BYTES, EventTooLargeWithPartial, SSEDecoder
+from ...sse.decode import EventTooLargeWithPartial, SSEDecoder
 from ...stream.source import ChatStream
-from .._http import HttpClient, HttpOptions, UpstreamResponse
-from .._retry import RetryPolicy, retrying
+from .._http import HttpClient, UpstreamResponse
+from .._http_options import HttpProviderConfig
+from .._retry import retrying
 from ._convert import request_body
 from ._events import EventParser
 from ._message import message_events
@@ -37,24 +37,6 @@ from ._message import message_events
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
-
-_OPTIONS = frozenset(
-    {
-        "kind",
-        "base_url",
-        "api_key_env",
-        "api_key",
-        "models",
-        "connect_timeout",
-        "read_timeout",
-        "max_retries",
-        "first_token_timeout",
-        "max_event_bytes",
-        "headers",
-        "max_tokens",
-        "thinking_budget",
-    }
-)
 
 
 def _positive_int(name: str, provider: str, value: Any) -> int:
@@ -68,16 +50,18 @@ class AnthropicProvider:
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         options = dict(options or {})
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigError(f"provider {name!r}: unknown option(s) {sorted(unknown)}")
-        self.name = name
-        self.url = str(options.get("base_url") or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
-        key_env = options.get("api_key_env", "ANTHROPIC_API_KEY")
-        self._key = str(
-            options.get("api_key") or (os.environ.get(key_env) if key_env else "") or ""
+        cfg = HttpProviderConfig.parse(
+            name,
+            options,
+            base_url=DEFAULT_BASE_URL,
+            key_envs=("ANTHROPIC_API_KEY",),
+            models=DEFAULT_MODELS,
+            extra=frozenset({"max_tokens", "thinking_budget"}),
         )
-        self._models = tuple(options.get("models") or DEFAULT_MODELS)
+        self.name = name
+        self.url = cfg.base_url + "/v1/messages"
+        self._key = cfg.api_key
+        self._models = cfg.models
         self.max_tokens = _positive_int("max_tokens", name, options.get("max_tokens", 4096))
         budget = options.get("thinking_budget")
         self.thinking_budget = (
@@ -85,25 +69,15 @@ class AnthropicProvider:
         )
         if self.thinking_budget is not None and self.thinking_budget >= self.max_tokens:
             raise ConfigError(f"provider {name!r}: thinking_budget must be below max_tokens")
-        self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
-        first_token = options.get("first_token_timeout")
-        self.retry = RetryPolicy(
-            max_retries=int(options.get("max_retries", 2)),
-            attempt_first_token=None if first_token is None else float(first_token),
-        )
-        self._http = HttpClient(
-            name,
-            HttpOptions(
-                connect_timeout=float(options.get("connect_timeout", 5.0)),
-                read_timeout=float(options.get("read_timeout", 60.0)),
-            ),
-        )
+        self.max_event_bytes = cfg.max_event_bytes
+        self.retry = cfg.retry
+        self._http = HttpClient(name, cfg.http)
         self._headers = {
             "content-type": "application/json",
             "accept": "text/event-stream",
             "anthropic-version": API_VERSION,
         }
-        self._headers.update(options.get("headers") or {})
+        self._headers.update(cfg.headers)
         if self._key:
             self._headers["x-api-key"] = self._key
 

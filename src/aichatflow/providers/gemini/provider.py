@@ -16,7 +16,6 @@ the consumer closing or cancelling us) closes the upstream response at once.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -36,10 +35,11 @@ from ...errors import (
 )
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
-from ...sse.decode import DEFAULT_MAX_EVENT_BYTES, EventTooLargeWithPartial
+from ...sse.decode import EventTooLargeWithPartial
 from ...stream.source import ChatStream, aclose_quietly
-from .._http import HttpClient, HttpOptions, UpstreamResponse
-from .._retry import RetryPolicy, retrying
+from .._http import HttpClient, UpstreamResponse
+from .._http_options import HttpProviderConfig
+from .._retry import retrying
 from ._convert import request_body
 from ._decode import GeminiSSEDecoder
 from ._events import ResponseParser
@@ -49,65 +49,33 @@ KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 """Where the key is looked for when ``api_key_env`` is not set (Google's SDKs read both)."""
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite")
 
-_OPTIONS = frozenset(
-    {
-        "kind",
-        "base_url",
-        "api_key_env",
-        "api_key",
-        "models",
-        "connect_timeout",
-        "read_timeout",
-        "max_retries",
-        "first_token_timeout",
-        "max_event_bytes",
-        "headers",
-        "include_thoughts",
-    }
-)
-
-
-def _api_key(options: Mapping[str, Any]) -> str:
-    if options.get("api_key"):
-        return str(options["api_key"])
-    env = options.get("api_key_env")
-    for name in (env,) if env else KEY_ENVS:
-        if os.environ.get(name):
-            return os.environ[name]
-    return ""
-
 
 class GeminiProvider:
     """Streams ``generateContent`` answers from the Gemini API (or anything speaking it)."""
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         options = dict(options or {})
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigError(f"provider {name!r}: unknown option(s) {sorted(unknown)}")
+        cfg = HttpProviderConfig.parse(
+            name,
+            options,
+            base_url=BASE_URL,
+            key_envs=KEY_ENVS,
+            models=MODELS,
+            extra=frozenset({"include_thoughts"}),
+        )
         include_thoughts = options.get("include_thoughts", True)
         if not isinstance(include_thoughts, bool):
             raise ConfigError(f"provider {name!r}: include_thoughts must be true or false")
         self.name = name
         self.include_thoughts = include_thoughts
-        self.base_url = str(options.get("base_url") or BASE_URL).rstrip("/")
-        self._key = _api_key(options)
-        self._models = tuple(options.get("models") or MODELS)
-        self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
-        first_token = options.get("first_token_timeout")
-        self.retry = RetryPolicy(
-            max_retries=int(options.get("max_retries", 2)),
-            attempt_first_token=None if first_token is None else float(first_token),
-        )
-        self._http = HttpClient(
-            name,
-            HttpOptions(
-                connect_timeout=float(options.get("connect_timeout", 5.0)),
-                read_timeout=float(options.get("read_timeout", 60.0)),
-            ),
-        )
+        self.base_url = cfg.base_url
+        self._key = cfg.api_key
+        self._models = cfg.models
+        self.max_event_bytes = cfg.max_event_bytes
+        self.retry = cfg.retry
+        self._http = HttpClient(name, cfg.http)
         self._headers = {"content-type": "application/json", "accept": "text/event-stream"}
-        self._headers.update(options.get("headers") or {})
+        self._headers.update(cfg.headers)
         if self._key:  # no header at all without a key: an empty value is an invalid header
             self._headers["x-goog-api-key"] = self._key
 

@@ -14,7 +14,6 @@ raises ``UpstreamDisconnected``.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -30,11 +29,11 @@ from ...errors import (
 )
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
-from ...sse.decode import DEFAULT_MAX_EVENT_BYTES
 from ...sse.ndjson import LineTooLarge, NDJSONDecoder
 from ...stream.source import ChatStream
-from .._http import HttpClient, HttpOptions, UpstreamResponse
-from .._retry import RetryPolicy, retrying
+from .._http import HttpClient, UpstreamResponse
+from .._http_options import HttpProviderConfig
+from .._retry import retrying
 from ._convert import request_body
 from ._events import LineParser
 
@@ -42,23 +41,6 @@ DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 """Where ``ollama serve`` listens by default; it needs no key."""
 THINK_LEVELS = frozenset({"low", "medium", "high"})
 """String values of ``think`` (gpt-oss takes a level rather than a boolean)."""
-
-_OPTIONS = frozenset(
-    {
-        "kind",
-        "base_url",
-        "api_key_env",
-        "api_key",
-        "models",
-        "connect_timeout",
-        "read_timeout",
-        "max_retries",
-        "first_token_timeout",
-        "max_event_bytes",
-        "headers",
-        "think",
-    }
-)
 
 
 def _think(name: str, value: Any) -> bool | str | None:
@@ -88,31 +70,20 @@ class OllamaProvider:
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         options = dict(options or {})
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigError(f"provider {name!r}: unknown option(s) {sorted(unknown)}")
+        # A local Ollama has no key; a proxy in front of it may want one (api_key_env).
+        cfg = HttpProviderConfig.parse(
+            name, options, base_url=DEFAULT_BASE_URL, extra=frozenset({"think"})
+        )
         self.name = name
-        base_url = str(options.get("base_url") or DEFAULT_BASE_URL)
-        self.url = base_url.rstrip("/") + "/api/chat"
-        key_env = options.get("api_key_env")  # a local Ollama has no key; a proxy may want one
-        self._key = str(options.get("api_key") or (os.environ.get(key_env) if key_env else ""))
+        self.url = cfg.base_url + "/api/chat"
+        self._key = cfg.api_key
         self.think = _think(name, options.get("think"))
-        self._models = tuple(options.get("models") or ())
-        self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
-        first_token = options.get("first_token_timeout")
-        self.retry = RetryPolicy(
-            max_retries=int(options.get("max_retries", 2)),
-            attempt_first_token=None if first_token is None else float(first_token),
-        )
-        self._http = HttpClient(
-            name,
-            HttpOptions(
-                connect_timeout=float(options.get("connect_timeout", 5.0)),
-                read_timeout=float(options.get("read_timeout", 60.0)),
-            ),
-        )
+        self._models = cfg.models
+        self.max_event_bytes = cfg.max_event_bytes
+        self.retry = cfg.retry
+        self._http = HttpClient(name, cfg.http)
         self._headers = {"content-type": "application/json", "accept": "application/x-ndjson"}
-        self._headers.update(options.get("headers") or {})
+        self._headers.update(cfg.headers)
         if self._key:  # never an empty bearer (PEERS.md section 6)
             self._headers["authorization"] = f"Bearer {self._key}"
 

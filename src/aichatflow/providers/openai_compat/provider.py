@@ -7,7 +7,6 @@ or cancelling us) closes the upstream response at once.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -24,67 +23,41 @@ from ...errors import (
 )
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
-from ...sse.decode import DEFAULT_MAX_EVENT_BYTES, EventTooLargeWithPartial, SSEDecoder
+from ...sse.decode import EventTooLargeWithPartial, SSEDecoder
 from ...stream.source import ChatStream
-from .._http import HttpClient, HttpOptions, UpstreamResponse
-from .._retry import RetryPolicy, retrying
+from .._http import HttpClient, UpstreamResponse
+from .._http_options import HttpProviderConfig
+from .._retry import retrying
 from ._chunks import ChunkParser
 from ._completion import completion_events
 from ._convert import request_body
 from .profiles import Profile
-
-_OPTIONS = frozenset(
-    {
-        "kind",
-        "base_url",
-        "api_key_env",
-        "api_key",
-        "models",
-        "connect_timeout",
-        "read_timeout",
-        "max_retries",
-        "first_token_timeout",
-        "max_event_bytes",
-        "headers",
-    }
-)
 
 
 class OpenAICompatProvider:
     """Streams chat completions from an OpenAI-compatible ``base_url``."""
 
     def __init__(self, name: str, profile: Profile, options: Mapping[str, Any] | None = None):
-        options = dict(options or {})
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigError(f"provider {name!r}: unknown option(s) {sorted(unknown)}")
-        base_url = options.get("base_url") or profile.base_url
-        if not base_url:
+        if not (options or {}).get("base_url") and not profile.base_url:
             raise ConfigError(f"provider {name!r}: base_url is required for kind {profile.kind!r}")
+        cfg = HttpProviderConfig.parse(
+            name,
+            options or {},
+            base_url=profile.base_url,
+            key_envs=(profile.api_key_env,) if profile.api_key_env else (),
+            models=profile.models,
+        )
         self.name = name
         self.profile = profile
-        self.url = str(base_url).rstrip("/") + "/chat/completions"
-        key_env = options.get("api_key_env", profile.api_key_env)
-        self._key: str = str(
-            options.get("api_key") or (os.environ.get(key_env) if key_env else "") or ""
-        )
-        self._models = tuple(options.get("models") or profile.models)
-        self.max_event_bytes = int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES))
-        first_token = options.get("first_token_timeout")
-        self.retry = RetryPolicy(
-            max_retries=int(options.get("max_retries", 2)),
-            attempt_first_token=None if first_token is None else float(first_token),
-        )
-        self._http = HttpClient(
-            name,
-            HttpOptions(
-                connect_timeout=float(options.get("connect_timeout", 5.0)),
-                read_timeout=float(options.get("read_timeout", 60.0)),
-            ),
-        )
+        self.url = cfg.base_url + "/chat/completions"
+        self._key = cfg.api_key
+        self._models = cfg.models
+        self.max_event_bytes = cfg.max_event_bytes
+        self.retry = cfg.retry
+        self._http = HttpClient(name, cfg.http)
         self._headers = {"content-type": "application/json", "accept": "text/event-stream"}
         self._headers.update(profile.extra_headers)
-        self._headers.update(options.get("headers") or {})
+        self._headers.update(cfg.headers)
         if self._key:
             self._headers["authorization"] = f"Bearer {self._key}"
 
