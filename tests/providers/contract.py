@@ -5,7 +5,10 @@ re-chunked at random boundaries, and check what every provider owes the engine:
 * the same transcript whatever the chunking (a chunk boundary is never visible);
 * closing the stream mid-way (``aclose`` after the first content) closes the upstream HTTP
   connection at once;
-* HTTP error statuses map to the typed errors of ``aichatflow.errors``, Retry-After included.
+* HTTP error statuses map to the typed errors of ``aichatflow.errors``, Retry-After included;
+* the faults of RELIABILITY.md every family must survive: a drop mid-stream (T07), a silent
+  upstream (T09, bytes-idle), an event over ``max_event_bytes`` (T13), and a 503 with
+  ``Retry-After`` before any content, retried into a clean stream (T18).
 
 A provider test module supplies a ``ProviderCase`` and calls the ``check_*`` functions (or uses
 ``contract_tests(case)``, which returns ready-made test functions).
@@ -24,16 +27,19 @@ from typing import Any
 import pytest
 
 from aichatflow.errors import (
+    EventTooLarge,
     ProviderError,
     UpstreamAuth,
+    UpstreamDisconnected,
     UpstreamOverloaded,
     UpstreamRateLimited,
+    UpstreamTimeout,
 )
 from aichatflow.events import CONTENT_TYPES, ChatEvent, Finish, StreamError, StreamStart
 from aichatflow.messages import ChatRequest
 from aichatflow.providers.base import Provider
 from aichatflow.transcript import Transcript, accumulate
-from tests.support.upstream import FakeUpstream, Script, headers, raw, respond, stall
+from tests.support.upstream import FakeUpstream, Script, fin, headers, raw, respond, stall
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -43,8 +49,9 @@ class ProviderCase:
     """How to build a provider pointed at a fake upstream, and what it should make of a fixture."""
 
     name: str
-    make: Callable[[str], Provider]
-    """Builds the provider from the fake upstream's base URL (``http://127.0.0.1:port``)."""
+    make: Callable[..., Provider]
+    """``make(url, **options)``: the provider for the fake upstream's base URL
+    (``http://127.0.0.1:port``), ``max_retries`` 0 unless an option says otherwise."""
     fixture: bytes
     """The upstream's response body, byte for byte, as the real API sends it."""
     content_type: str
@@ -145,6 +152,47 @@ async def check_error_status(case: ProviderCase, fake: FakeUpstream, status: int
         assert info.value.retry_after == 7.0
 
 
+async def check_drop_mid_stream(case: ProviderCase, fake: FakeUpstream) -> None:
+    """T07: the connection drops mid-body (no terminator): a typed disconnect, never a hang
+    or a silent clean end."""
+    cut = len(case.fixture) // 2
+    fake.default = Script(
+        [headers(200, content_type=case.content_type), raw(case.fixture[:cut]), fin()]
+    )
+    with pytest.raises(UpstreamDisconnected):
+        await asyncio.wait_for(collect(case.make(fake.url), case.request), 5)
+
+
+async def check_silent_upstream(case: ProviderCase, fake: FakeUpstream) -> None:
+    """T09: headers, then nothing: the bytes-idle timeout ends it, and the connection closes."""
+    fake.default = Script([headers(200, content_type=case.content_type), stall()])
+    t0 = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        await collect(case.make(fake.url, read_timeout=0.3), case.request)
+    assert time.monotonic() - t0 < 2.0
+
+
+async def check_event_too_large(case: ProviderCase, fake: FakeUpstream) -> None:
+    """T13: one event over ``max_event_bytes`` is refused instead of buffered."""
+    fake.default = Script([headers(200, content_type=case.content_type), raw(case.fixture)])
+    with pytest.raises(EventTooLarge):
+        await collect(case.make(fake.url, max_event_bytes=16), case.request)
+
+
+async def check_retry_after_then_success(case: ProviderCase, fake: FakeUpstream) -> None:
+    """T18: a 503 with ``Retry-After`` before any content is retried, after the delay, into
+    one clean stream (one ``StreamStart``, the fixture's transcript)."""
+    body = case.error_bodies.get(503, b'{"error": {"message": "busy"}}')
+    fake.queue(Script(respond(503, body, retry_after="0.2")))
+    fake.default = Script([headers(200, content_type=case.content_type), raw(case.fixture)])
+    events = await collect(case.make(fake.url, max_retries=1), case.request)
+    check_grammar(events)
+    case.expected(accumulate(events))
+    first, second = fake.requests[:2]
+    assert fake.attempts == 2
+    assert second.received_at - first.received_at >= 0.2
+
+
 def contract_tests(case: ProviderCase) -> dict[str, Any]:
     """Test functions for a provider module: ``globals().update(contract_tests(CASE))``."""
 
@@ -159,7 +207,23 @@ def contract_tests(case: ProviderCase) -> dict[str, Any]:
     async def test_contract_error_status(fake: FakeUpstream, status: int) -> None:
         await check_error_status(case, fake, status)
 
+    async def test_contract_drop_mid_stream(fake: FakeUpstream) -> None:
+        await check_drop_mid_stream(case, fake)
+
+    async def test_contract_silent_upstream(fake: FakeUpstream) -> None:
+        await check_silent_upstream(case, fake)
+
+    async def test_contract_event_too_large(fake: FakeUpstream) -> None:
+        await check_event_too_large(case, fake)
+
+    async def test_contract_retry_after(fake: FakeUpstream) -> None:
+        await check_retry_after_then_success(case, fake)
+
     return {
+        "test_contract_drop_mid_stream": test_contract_drop_mid_stream,
+        "test_contract_silent_upstream": test_contract_silent_upstream,
+        "test_contract_event_too_large": test_contract_event_too_large,
+        "test_contract_retry_after": test_contract_retry_after,
         "test_contract_fixture": test_contract_fixture,
         "test_contract_close_mid_stream": test_contract_close_mid_stream,
         "test_contract_error_status": test_contract_error_status,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aichatflow.providers.base import Provider
 from aichatflow.providers.openai_compat import GENERIC, OpenAICompatProvider
 from aichatflow.transcript import Transcript
@@ -9,8 +11,10 @@ from aichatflow.transcript import Transcript
 from .contract import ProviderCase, contract_tests, fixture
 
 
-def _openai(url: str) -> Provider:
-    return OpenAICompatProvider("up", GENERIC, {"base_url": f"{url}/v1", "max_retries": 0})
+def _openai(url: str, **options: Any) -> Provider:
+    return OpenAICompatProvider(
+        "up", GENERIC, {"base_url": f"{url}/v1", "max_retries": 0, **options}
+    )
 
 
 def _expected(t: Transcript) -> None:
