@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from ...errors import (
-    AIChatFlowError,
     ConfigError,
     EventTooLarge,
     UpstreamBadResponse,
@@ -25,11 +24,12 @@ from ...errors import (
 )
 from ...events import ChatEvent
 from ...messages import ChatRequest
-from ...sse.decode import EventTooLargeWithPartial, SSEDecoder
+from ...sse.decode import SSEDecoder
 from ...stream.source import ChatStream
 from .._http import HttpClient, UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._retry import retrying
+from .._sse_batches import SSEBatches
 from ._convert import request_body
 from ._events import EventParser
 from ._message import message_events
@@ -118,35 +118,16 @@ class AnthropicProvider:
     async def _events(
         self, resp: UpstreamResponse, parser: EventParser
     ) -> AsyncIterator[list[ChatEvent]]:
-        decoder = SSEDecoder(self.max_event_bytes)
         feed = parser.feed
-        async for chunk in resp.chunks():
-            try:
-                sse_events = decoder.feed(chunk)
-            except EventTooLargeWithPartial as exc:
-                out: list[ChatEvent] = []
-                for sse in exc.partial:
-                    feed(sse.event, sse.data, out)
-                if out:
-                    yield out
-                raise EventTooLarge(exc.limit) from None
-            if not sse_events:
-                continue
-            out = []
-            try:
-                for sse in sse_events:
-                    if feed(sse.event, sse.data, out):
-                        yield out
-                        return
-            except AIChatFlowError:
-                if out:  # what arrived before the bad event in the same read still counts
-                    yield out
-                raise
-            if out:
-                yield out
-        raise UpstreamDisconnected(
-            f"{self.name}: upstream closed the stream before message_stop", provider=self.name
+        reader = SSEBatches(
+            SSEDecoder(self.max_event_bytes), lambda sse, out: feed(sse.event, sse.data, out)
         )
+        async for batch in reader.over(resp.chunks()):
+            yield batch
+        if not reader.done:
+            raise UpstreamDisconnected(
+                f"{self.name}: upstream closed the stream before message_stop", provider=self.name
+            )
 
     async def _whole(self, resp: UpstreamResponse) -> Any:
         raw = await resp.read(self.max_event_bytes + 1)

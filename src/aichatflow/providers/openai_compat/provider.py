@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 
 from ...errors import (
-    AIChatFlowError,
     ConfigError,
     EventTooLarge,
     UpstreamBadResponse,
@@ -23,11 +22,12 @@ from ...errors import (
 )
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
-from ...sse.decode import EventTooLargeWithPartial, SSEDecoder
+from ...sse.decode import SSEDecoder
 from ...stream.source import ChatStream
 from .._http import HttpClient, UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._retry import retrying
+from .._sse_batches import SSEBatches
 from ._chunks import ChunkParser
 from ._completion import completion_events
 from ._convert import request_body
@@ -97,33 +97,13 @@ class OpenAICompatProvider:
     async def _events(
         self, resp: UpstreamResponse, parser: ChunkParser
     ) -> AsyncIterator[list[ChatEvent]]:
-        decoder = SSEDecoder(self.max_event_bytes)
         feed = parser.feed
-        async for chunk in resp.chunks():
-            try:
-                sse_events = decoder.feed(chunk)
-            except EventTooLargeWithPartial as exc:
-                out: list[ChatEvent] = []
-                for sse in exc.partial:
-                    feed(sse.data, out)
-                if out:
-                    yield out
-                raise EventTooLarge(exc.limit) from None
-            if not sse_events:
-                continue
-            out = []
-            try:
-                for sse in sse_events:
-                    if feed(sse.data, out):
-                        yield out
-                        return
-            except AIChatFlowError:
-                if out:  # what arrived before the bad frame in the same read still counts
-                    yield out
-                raise
-            if out:
-                yield out
-        if parser.finish_raw is not None:
+        reader = SSEBatches(SSEDecoder(self.max_event_bytes), lambda sse, out: feed(sse.data, out))
+        async for batch in reader.over(resp.chunks()):
+            yield batch
+        if reader.done:
+            return
+        if parser.finish_raw is not None:  # finish_reason came, only [DONE] is missing
             yield [parser.finish()]
             return
         raise UpstreamDisconnected(
