@@ -20,6 +20,10 @@ Rules implemented, each covered by a vector in ``tests/sse/test_decode_vectors.p
 
 Memory is bounded: when the bytes of the event being decoded exceed ``max_event_bytes``,
 ``feed`` raises ``EventTooLarge`` (with the events completed before it in ``.partial``).
+
+Extension point: ``_line`` is the per-line step. A subclass that must also see lines WHATWG
+ignores (Gemini's bare JSON errors: ``providers/gemini/_decode.py``) overrides it and calls up,
+so line splitting, CR/LF across chunks and the size bound stay here.
 """
 
 from __future__ import annotations
