@@ -73,6 +73,51 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of ``pid`` and its live descendants."""
+    total = 0.0
+    for p in tree_pids(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(p)
+    return total
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants (LiteLLM's CLI runs the server in a child process)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        ppid = int(raw[raw.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` and its descendants, KiB (``VmRSS`` in /proc/<pid>/status)."""
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
 def core_times() -> list[tuple[float, float]]:
     """Per core (busy, total) jiffies from ``/proc/stat``; busy includes irq and softirq.
 
@@ -127,8 +172,11 @@ class Server:
         cpu: int | None = SERVER_CPU,
         env: dict[str, str] | None = None,
         log: Path | None = None,
+        clean_env: dict[str, str] | None = None,
     ) -> None:
+        """``env`` is added to this process's environment; ``clean_env`` replaces it."""
         self.name = name
+        self.clean_env = clean_env
         self.port = port
         self.cmd = pinned(cmd, cpu)
         self.env = env
@@ -146,7 +194,9 @@ class Server:
             self.cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(self.env or {})},
+            env=self.clean_env
+            if self.clean_env is not None
+            else {**os.environ, **(self.env or {})},
             start_new_session=True,  # its own process group: stop() can kill all of it
         )
         deadline = time.monotonic() + timeout

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import time
 from collections.abc import Mapping
@@ -33,10 +34,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 import orjson
-from _common import HOST, core_busy_pct, core_times, cpu_seconds, pin_self
+from _common import HOST, core_busy_pct, core_times, pin_self, tree_cpu_seconds
 
 _TERMINATOR = b"\r\n0\r\n\r\n"
 _TEXT_MARK = b"event: text"
+_OPENAI_MARK = re.compile(rb'"content":\s*"[^"]')
+"""First non-empty content delta of an OpenAI chunk stream (the role chunk has content "")."""
 
 
 @dataclass(slots=True)
@@ -68,10 +71,21 @@ def expected_from_mock(body: Mapping[str, Any], options: Mapping[str, Any]) -> E
 class _Stream(asyncio.Protocol):
     """One HTTP/1.1 request and its streamed response, kept as raw bytes until the end."""
 
-    __slots__ = ("done", "raw", "request", "scan_from", "t_end", "t_first", "t_start", "transport")
+    __slots__ = (
+        "done",
+        "openai",
+        "raw",
+        "request",
+        "scan_from",
+        "t_end",
+        "t_first",
+        "t_start",
+        "transport",
+    )
 
-    def __init__(self, request: bytes, done: asyncio.Future[None]) -> None:
+    def __init__(self, request: bytes, done: asyncio.Future[None], openai: bool = False) -> None:
         self.request = request
+        self.openai = openai
         self.done = done
         self.raw = bytearray()
         self.scan_from = 0
@@ -88,10 +102,14 @@ class _Stream(asyncio.Protocol):
         raw = self.raw
         raw += data
         if not self.t_first:
-            if raw.find(_TEXT_MARK, self.scan_from) >= 0:
+            if self.openai:
+                found = _OPENAI_MARK.search(raw, self.scan_from) is not None
+            else:
+                found = raw.find(_TEXT_MARK, self.scan_from) >= 0
+            if found:
                 self.t_first = time.perf_counter()
             else:
-                self.scan_from = max(0, len(raw) - len(_TEXT_MARK))
+                self.scan_from = max(0, len(raw) - 40)
         if raw.endswith(_TERMINATOR):
             self._finish()
 
@@ -133,6 +151,50 @@ def dechunk(body: bytes) -> tuple[bytes, int, bool]:
         n += 1
         pos = start + size + 2
     return b"".join(out), n, False
+
+
+def check_openai_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
+    """The same checks for an OpenAI ``chat.completion.chunk`` stream ending in ``[DONE]``."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        return StreamCheck(False, "no response headers", 0, 0, 0, 0)
+    head = bytes(raw[:head_end]).lower()
+    status = head.split(b" ", 2)[1] if head.startswith(b"http/1.1 ") else b"?"
+    if status != b"200":
+        return StreamCheck(False, f"HTTP {status.decode()}", 0, 0, 0, 0)
+    if b"transfer-encoding: chunked" not in head:
+        return StreamCheck(False, "response is not chunked", 0, 0, 0, 0)
+    payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]))
+    frames = payload.replace(b"\r\n", b"\n").split(b"\n\n")
+    tail = frames.pop()
+    texts: list[str] = []
+    ids = 0
+    done = False
+    for frame in frames:
+        for line in frame.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            ids += 1
+            if data == b"[DONE]":
+                done = True
+                continue
+            for choice in orjson.loads(data).get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    texts.append(content)
+    text = "".join(texts)
+    deltas = expected.deltas if expected is not None else len(texts)
+    reason = ""
+    if not complete:
+        reason = "stream cut before the chunked terminator"
+    elif tail.strip():
+        reason = "bytes after the last frame"
+    elif not done:
+        reason = "no data: [DONE]"
+    elif expected is not None and text != expected.text:
+        reason = f"text differs: got {len(text)} chars, expected {len(expected.text)}"
+    return StreamCheck(not reason, reason, deltas if not reason else 0, ids, len(texts), chunks)
 
 
 def check_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
@@ -211,11 +273,12 @@ class LoadResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _request(path: str, port: int, body: bytes) -> bytes:
+def _request(path: str, port: int, body: bytes, headers: list[str] | None = None) -> bytes:
+    extra = "".join(f"{h}\r\n" for h in headers or ()).encode()
     return (
         b"POST %s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-        b"accept: text/event-stream\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
-        % (path.encode(), HOST.encode(), port, len(body), body)
+        b"accept: text/event-stream\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n%s"
+        % (path.encode(), HOST.encode(), port, len(body), extra, body)
     )
 
 
@@ -235,18 +298,21 @@ async def run_load(
     server_pid: int | None = None,
     timeout: float = 120.0,
     rounds: int = 1,
+    openai: bool = False,
+    headers: list[str] | None = None,
 ) -> LoadResult:
     """Open ``streams`` connections at once, wait for every response to end, then check them.
 
     With ``rounds`` > 1 that is repeated back to back and the figures cover all rounds.
     """
     loop = asyncio.get_running_loop()
-    request = _request(path, port, body)
+    request = _request(path, port, body, headers)
+    check = check_openai_stream if openai else check_stream
     protos: list[_Stream] = []
 
     async def one() -> None:
         done: asyncio.Future[None] = loop.create_future()
-        proto = _Stream(request, done)
+        proto = _Stream(request, done, openai)
         protos.append(proto)
         try:
             await loop.create_connection(lambda: proto, HOST, port)
@@ -255,7 +321,7 @@ async def run_load(
             proto._finish()
         await done
 
-    server0 = cpu_seconds(server_pid) if server_pid else None
+    server0 = tree_cpu_seconds(server_pid) if server_pid else None
     cores0 = core_times()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -271,10 +337,10 @@ async def run_load(
     t1 = max((p.t_end for p in protos), default=time.perf_counter())
     cpu1 = time.process_time()
     cores1 = core_times()
-    server1 = cpu_seconds(server_pid) if server_pid else None
+    server1 = tree_cpu_seconds(server_pid) if server_pid else None
 
     a0 = time.process_time()
-    checks = [check_stream(bytes(p.raw), expected) for p in protos]
+    checks = [check(bytes(p.raw), expected) for p in protos]
     analyse = time.process_time() - a0
 
     wall = max(t1 - t0, 1e-9)
@@ -344,12 +410,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--rounds", type=int, default=1, help="repeat the N streams back to back")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument(
+        "--format", choices=["native", "openai"], default="native", help="response format"
+    )
+    ap.add_argument("--header", action="append", default=[], help="extra 'name: value' header")
+    ap.add_argument("--body", default=None, help="request body (JSON) instead of the chat body")
+    ap.add_argument(
+        "--expected-json", default=None, help='{"text": ..., "deltas": N}: the reference text'
+    )
     args = ap.parse_args(argv)
 
     pin_self(args.cpu)
-    body = chat_body(args.events, args.model)
+    body = args.body.encode() if args.body else chat_body(args.events, args.model)
     expected = None
-    if not args.no_check_text:
+    if args.expected_json:
+        expected = Expected(**json.loads(args.expected_json))
+    elif not args.no_check_text:
         expected = expected_from_mock(orjson.loads(body), json.loads(args.mock_options))
     loop = new_loop()
     try:
@@ -363,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
                 server_pid=args.server_pid,
                 timeout=args.timeout,
                 rounds=args.rounds,
+                openai=args.format == "openai",
+                headers=args.header,
             )
         )
     finally:

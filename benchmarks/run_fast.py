@@ -8,7 +8,12 @@ from other runs; only the ratios measured here, pair by pair, are comparable.
 Stacks (each its own server subprocess, one uvicorn worker, uvloop + httptools, pinned to CPU 0;
 the load generator is a subprocess pinned to CPU 1):
 
-* ``uvicorn_raw``: one ``send`` per event (BENCH.md's uvicorn_raw / the Go design);
+* ``uvicorn_raw``: one ``send`` per event (BENCH.md's uvicorn_raw);
+* ``go``: ``baselines/go/main.go``, the original Go design (goroutine → channel → ``Fprintf`` +
+  ``Flush`` per event), ``GOMAXPROCS=1``; built only when ``go`` is installed, else skipped with
+  a note under the table;
+* ``fastapi_sse_starlette``: ``baselines/fastapi_sse_starlette.py``, the naive FastAPI +
+  sse-starlette version; skipped with a note when either package is missing;
 * ``aichatflow b=1``: ``aichatflow serve`` with ``[providers.fast] kind="mock"
   tokens_per_second=0 first_token_ms=0 burst=1``: one event per batch, so one write per event;
 * ``uvicorn_raw_coalesce``: 64 frames per ``send`` (BENCH.md's uvicorn_raw_coalesce);
@@ -16,7 +21,8 @@ the load generator is a subprocess pinned to CPU 1):
   text frame and one write.
 
 Repetitions alternate the order of the stacks; every figure is the median [min-max] of the
-repetitions, and "x raw" is the median of the per-repetition ratios against ``uvicorn_raw``.
+repetitions, and "x raw" / "x go" are the medians of the per-repetition ratios against
+``uvicorn_raw`` / ``go``.
 Before each run the script waits (up to 30 s) for the machine to be quiet and records how busy
 it was: other jobs on a shared 2-core machine move absolute figures a lot.
 
@@ -49,9 +55,14 @@ from _common import (
     save,
     wait_quiet,
 )
+from _stacks import fastapi_missing, go_binary, go_server, python_baseline
 
 PY = sys.executable
 RAW = "uvicorn_raw"
+GO = "go"
+FSSE = "fastapi_sse_starlette"
+NOTES: list[str] = []
+"""Why a stack was skipped (Go not installed, ...): printed under the table."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,8 @@ class Stack:
 
 STACKS = [
     Stack(RAW, "raw", "/api/chat?coalesce=1", "raw ASGI, one send per event"),
+    Stack(GO, "go", "/api/chat", "Go design: goroutine, channel, Fprintf + Flush per event"),
+    Stack(FSSE, "fsse", "/api/chat", "FastAPI + sse-starlette, json.dumps per event"),
     Stack("aichatflow b=1", "acf1", "/api/chat", "aichatflow serve, mock burst=1"),
     Stack("uvicorn_raw_coalesce", "raw", "/api/chat?coalesce=64", "raw ASGI, 64 frames per send"),
     Stack("aichatflow b=64", "acf64", "/api/chat", "aichatflow serve, mock burst=64"),
@@ -93,6 +106,17 @@ def start_servers(tmp: Path, stacks: list[Stack]) -> dict[str, Server]:
     wanted = {s.server for s in stacks}
     servers: dict[str, Server] = {}
     try:
+        if "go" in wanted:
+            binary, note = go_binary()
+            NOTES.append(note)
+            if binary is not None:
+                servers["go"] = go_server(tmp, binary, SERVER_CPU).start()
+        if "fsse" in wanted:
+            if fastapi_missing():
+                NOTES.append(f"{FSSE}: skipped, {fastapi_missing()}")
+            else:
+                server = python_baseline(FSSE, "fastapi_sse_starlette.py", tmp, SERVER_CPU)
+                servers["fsse"] = server.start()
         if "raw" in wanted:
             port = free_port()
             cmd = [PY, str(HERE / "baselines" / "uvicorn_raw.py"), "--port", str(port)]
@@ -149,6 +173,7 @@ def load(
 def summarise(runs: list[dict[str, Any]], stacks: list[Stack]) -> list[dict[str, Any]]:
     """Per stack: the lists of per-repetition values, and the pairwise ratio against raw."""
     raw_by_rep = {r["rep"]: r["events_per_s"] for r in runs if r["stack"] == RAW}
+    go_by_rep = {r["rep"]: r["events_per_s"] for r in runs if r["stack"] == GO}
     rows = []
     for stack in stacks:
         mine = [r for r in runs if r["stack"] == stack.name]
@@ -161,12 +186,16 @@ def summarise(runs: list[dict[str, Any]], stacks: list[Stack]) -> list[dict[str,
         ratios = [
             r["events_per_s"] / raw_by_rep[r["rep"]] for r in mine if raw_by_rep.get(r["rep"])
         ]
+        go_ratios = [
+            r["events_per_s"] / go_by_rep[r["rep"]] for r in mine if go_by_rep.get(r["rep"])
+        ]
         rows.append(
             {
                 "stack": stack.name,
                 "note": stack.note,
                 "events_per_s": col("events_per_s"),
                 "ratio_vs_raw": ratios,
+                "ratio_vs_go": go_ratios,
                 "server_cpu_us_per_event": col("server_cpu_us_per_event"),
                 "server_cpu_pct": col("server_cpu_pct"),
                 "deltas_per_frame": col("deltas_per_frame"),
@@ -188,9 +217,9 @@ def summarise(runs: list[dict[str, Any]], stacks: list[Stack]) -> list[dict[str,
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        f"| stack | events/s | {TIMES} uvicorn_raw | server CPU µs/event | server CPU % "
-        "| deltas/frame | events/send | frames/s | TTFE p50 / p99 ms (under load) "
-        "| loadgen CPU µs/event (% core) | ok streams |\n" + "|---" * 11 + "|"
+        f"| stack | events/s | {TIMES} uvicorn_raw | {TIMES} go | server CPU µs/event "
+        "| server CPU % | deltas/frame | events/send | frames/s | TTFE p50 / p99 ms (under load) "
+        "| loadgen CPU µs/event (% core) | ok streams |\n" + "|---" * 12 + "|"
     )
     lines = [head]
     for r in rows:
@@ -203,6 +232,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['stack']} | {fmt_range(r['events_per_s'])} "
             f"| {fmt_range(r['ratio_vs_raw'], 2)}{TIMES} "
+            f"| {fmt_range(r['ratio_vs_go'], 2) + TIMES if r['ratio_vs_go'] else '—'} "
             f"| {fmt_range(r['server_cpu_us_per_event'], 2)} "
             f"| {statistics.median(r['server_cpu_pct']):.0f} "
             f"| {statistics.median(r['deltas_per_frame']):.1f} "
@@ -250,6 +280,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="acf-bench-") as tmp_name:
         tmp = Path(tmp_name)
         servers = start_servers(tmp, stacks)
+        stacks = [s for s in stacks if s.server in servers]  # skipped ones (no Go...) drop out
         try:
             rounds: dict[str, int] = {}
             for stack in stacks:  # warm-up: imports, caches, first connections; not recorded
@@ -298,6 +329,8 @@ def main() -> None:
         f"Python {info['python']}, uvicorn {info['versions']['uvicorn']}, "
         f"uvloop {info['versions']['uvloop']}. Raw results: {path}"
     )
+    for note in NOTES:
+        print(f"\n{note}")
     bad = [r for r in rows if r["failures"]]
     for r in bad:
         print(f"\nFAILED checks in {r['stack']}: {r['failures']}")

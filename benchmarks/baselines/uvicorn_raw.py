@@ -8,7 +8,8 @@ work match and the ratio aichatflow / baseline isolates aichatflow's own overhea
 
 ``?coalesce=N`` joins N frames per ``send`` (BENCH.md's ``uvicorn_raw_coalesce``: what writing
 everything available in one write buys when the events are all ready). The default, 1, is one
-``send`` per event like BENCH.md's ``uvicorn_raw`` and the Go design.
+``send`` per event like BENCH.md's ``uvicorn_raw`` and the Go design. ``?delay_ms=N`` waits N ms
+before the first token (the ttfe and memory scenarios keep streams idle that way).
 
 Run: ``python benchmarks/baselines/uvicorn_raw.py --port 8090``
 """
@@ -16,6 +17,7 @@ Run: ``python benchmarks/baselines/uvicorn_raw.py --port 8090``
 from __future__ import annotations
 
 import argparse
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -54,11 +56,12 @@ async def _tokens(body: bytes) -> list[str]:
     return tokens
 
 
-def _coalesce(scope: Scope) -> int:
+def _query(scope: Scope, name: bytes, default: float) -> float:
     for part in scope.get("query_string", b"").split(b"&"):
-        if part.startswith(b"coalesce="):
-            return max(1, int(part[9:]))
-    return 1
+        key, _, value = part.partition(b"=")
+        if key == name:
+            return float(value)
+    return default
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,13 +74,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if not message.get("more_body"):
             break
     tokens = await _tokens(body)
-    n = _coalesce(scope)
+    n = max(1, int(_query(scope, b"coalesce", 1)))
+    delay = _query(scope, b"delay_ms", 0) / 1000.0
     sid = secrets.token_urlsafe(12).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [*_HEADERS]})
     start = _dumps({"stream_id": sid.decode(), "model": "fast/x"})
     opening = b"retry: 2000\nid: %s.0\nevent: start\ndata: %s\n\n" % (sid, start)
     await send({"type": "http.response.body", "body": opening, "more_body": True})
     seq = 0
+    if delay:
+        await asyncio.sleep(delay)
     if n == 1:
         for token in tokens:
             seq += 1

@@ -1,0 +1,3 @@
+module acfgobaseline
+
+go 1.19
