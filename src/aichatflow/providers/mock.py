@@ -124,14 +124,16 @@ class MockProvider:
         opts = self.options
         digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
         yield [StreamStart(model=f"{self.name}/{request.model}", response_id=f"mock-{digest}")]
+        if opts.first_token_ms:
+            await asyncio.sleep(opts.first_token_ms / 1000.0)
+        # Built only now: a stream waiting for its first token holds no answer in memory, as a
+        # real upstream connection would not.
         plan = self._plan(request)
         loop = asyncio.get_running_loop()
-        t0 = loop.time() + opts.first_token_ms / 1000.0
+        t0 = loop.time()
         rate = opts.tokens_per_second
         i, n = 0, plan.total
         fault_at = self._fault_at
-        if not rate and opts.first_token_ms:
-            await asyncio.sleep(opts.first_token_ms / 1000.0)
         while i < n:
             if i >= fault_at:
                 await self._fault(i)
