@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.client import stream_chat, user
+from tests.support.processes import free_port
 
 FAST = '[providers.fast]\nkind = "mock"\ntokens_per_second = 0\nfirst_token_ms = 0\n'
 SLOW = '[providers.slow]\nkind = "mock"\ntokens_per_second = 10\nfirst_token_ms = 0\n'
@@ -66,16 +66,10 @@ def test_chat_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_serve_then_sigterm_says_goodbye_to_live_streams(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(SLOW)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "aichatflow", "serve", "--port", str(port), "--config", str(config)],

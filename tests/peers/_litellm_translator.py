@@ -15,10 +15,6 @@ LiteLLM venv is missing (or fails under ``AICHATFLOW_REQUIRE_PEERS=1``).
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,18 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from aichatflow.config import Settings
+from aichatflow.events import ChatEvent
 from aichatflow.messages import ChatRequest
-from aichatflow.providers.mock import MockProvider
+from aichatflow.providers.base import Provider
+from aichatflow.providers.mock import MockProvider, tokenize
 from aichatflow.server import create_app
 from aichatflow.transcript import Transcript, accumulate
-from tests.peers.conftest import (
-    _PASSED_ENV,
-    LiteLLMProxy,
-    _free_port,
-    _require_litellm,
-    _stop,
-    _wait_ready,
-)
+from tests.peers.conftest import LiteLLMProxy, _require_litellm, litellm_process
 from tests.support.server import RunningServer, serve
 
 MOCK_OPTIONS: dict[str, Any] = {"kind": "mock", "tokens_per_second": 0, "first_token_ms": 0}
@@ -87,41 +78,6 @@ router_settings:
 
 
 @contextmanager
-def litellm_process(config_yaml: str, workdir: Path) -> Iterator[LiteLLMProxy]:
-    """A LiteLLM proxy on 127.0.0.1 with ``config_yaml``, stopped (process group) on exit."""
-    exe = _require_litellm()
-    config = workdir / "litellm.yaml"
-    config.write_text(config_yaml)
-    log_path = workdir / "litellm.log"
-    master_key = "sk-" + secrets.token_hex(32)  # well-known keys make LiteLLM refuse to start
-    env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-    env.update(
-        LITELLM_LOCAL_MODEL_COST_MAP="True",  # else it fetches a cost map from the internet
-        LITELLM_MASTER_KEY=master_key,
-        PYTHONUNBUFFERED="1",
-        NO_PROXY="127.0.0.1,localhost",
-    )
-    port = _free_port()
-    cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    t0 = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown reaches any child
-        )
-    try:
-        _wait_ready(proc, f"http://127.0.0.1:{port}", log_path)
-        yield LiteLLMProxy(port, master_key, time.monotonic() - t0, log_path)
-    finally:
-        _stop(proc)
-
-
-@contextmanager
 def litellm_translator(workdir: Path) -> Iterator[Translator]:
     """The aichatflow mock server, then LiteLLM in front of it; both stopped on exit."""
     _require_litellm()  # skip before starting anything
@@ -132,6 +88,29 @@ def litellm_translator(workdir: Path) -> Iterator[Translator]:
         config = translator_config(f"{upstream.url}/v1")
         with litellm_process(config, workdir) as proxy:
             yield Translator(proxy, upstream)
+
+
+USER = [{"role": "user", "content": "Say hello"}]
+TIMEOUT = 30.0
+
+
+def provider_options(translator: Translator) -> dict[str, Any]:
+    """Options pointing one of aichatflow's providers at the LiteLLM proxy."""
+    return {
+        "base_url": translator.proxy.url,
+        "api_key": translator.proxy.master_key,
+        "max_retries": 0,
+        "read_timeout": TIMEOUT,
+    }
+
+
+async def stream(provider: Provider, request: Mapping[str, Any]) -> list[ChatEvent]:
+    return [e async for e in provider.stream(ChatRequest.model_validate(request))]
+
+
+async def answer_tokens(via_model: str) -> int:
+    """How many tokens the mock's whole answer to ``USER`` has (the limit that yields it all)."""
+    return len(tokenize((await expected(via_model, {"messages": USER})).text))
 
 
 async def expected(via_model: str, request: Mapping[str, Any]) -> Transcript:
@@ -151,10 +130,15 @@ async def expected(via_model: str, request: Mapping[str, Any]) -> Transcript:
 __all__ = [
     "FAULTY_OPTIONS",
     "MOCK_OPTIONS",
+    "TIMEOUT",
+    "USER",
     "VIA_MODELS",
     "Translator",
+    "answer_tokens",
     "expected",
     "litellm_process",
     "litellm_translator",
+    "provider_options",
+    "stream",
     "translator_config",
 ]

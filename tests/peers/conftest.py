@@ -11,19 +11,17 @@ CI), where a silent skip would hide that the tests never ran: then they fail wit
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.support.processes import free_port, spawn, stop, wait_http_ready
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = "scripts/peers/litellm.sh"
@@ -88,13 +86,6 @@ def litellm_venv() -> Path:
     return Path(os.environ.get("LITELLM_VENV") or REPO / ".venv-litellm")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _require_litellm() -> Path:
     exe = litellm_venv() / "bin" / "litellm"
     if exe.is_file() and os.access(exe, os.X_OK):
@@ -105,42 +96,12 @@ def _require_litellm() -> Path:
     pytest.skip(f"run {INSTALLER}")
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(timeout=2.0, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-4000:]
-                pytest.fail(f"LiteLLM exited with {proc.returncode} before it was ready:\n{tail}")
-            with contextlib.suppress(httpx.TransportError):
-                if http.get(url + "/health/liveliness").status_code == 200:
-                    return
-            time.sleep(0.1)
-    tail = log_path.read_text(errors="replace")[-4000:]
-    pytest.fail(f"LiteLLM not ready within {STARTUP_TIMEOUT:.0f} s:\n{tail}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group we created, SIGKILL if it lingers; never leaves a zombie."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(STOP_TIMEOUT)
-
-
-@pytest.fixture(scope="session")
-def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
-    """Start LiteLLM once for the session; it is always stopped at teardown."""
+@contextmanager
+def litellm_process(config_yaml: str, workdir: Path) -> Iterator[LiteLLMProxy]:
+    """A LiteLLM proxy on 127.0.0.1 with ``config_yaml``, stopped (process group) on exit."""
     exe = _require_litellm()
-    workdir = tmp_path_factory.mktemp("litellm")
     config = workdir / "litellm.yaml"
-    config.write_text(CONFIG_YAML)
+    config.write_text(config_yaml)
     log_path = workdir / "litellm.log"
     # A well-known key such as sk-1234 makes the proxy refuse to start (UnsafeMasterKeyError).
     master_key = "sk-" + secrets.token_hex(32)
@@ -151,27 +112,31 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMP
         PYTHONUNBUFFERED="1",
         NO_PROXY="127.0.0.1,localhost",
     )
-    port = _free_port()
+    port = free_port()
     cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     t0 = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown reaches any child
-        )
+    proc = spawn(cmd, cwd=workdir, env=env, log_path=log_path)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(proc, url, log_path)
-        proxy = LiteLLMProxy(port, master_key, time.monotonic() - t0, log_path)
+        wait_http_ready(
+            proc,
+            url + "/health/liveliness",
+            log_path,
+            name="LiteLLM",
+            timeout=STARTUP_TIMEOUT,
+            interval=0.1,
+        )
+        yield LiteLLMProxy(port, master_key, time.monotonic() - t0, log_path)
+    finally:
+        stop(proc, STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
+    """Start LiteLLM once for the session; it is always stopped at teardown."""
+    with litellm_process(CONFIG_YAML, tmp_path_factory.mktemp("litellm")) as proxy:
         _started.append(proxy)
         yield proxy
-    finally:
-        _stop(proc)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

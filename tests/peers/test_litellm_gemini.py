@@ -33,13 +33,19 @@ from aichatflow.providers.gemini import GeminiProvider
 from aichatflow.providers.mock import tokenize
 from aichatflow.sse import SSEDecoder
 from aichatflow.transcript import accumulate
-from tests.peers._litellm_translator import Translator, expected, litellm_translator
+from tests.peers._litellm_translator import (
+    TIMEOUT,
+    USER,
+    Translator,
+    answer_tokens,
+    expected,
+    litellm_translator,
+    provider_options,
+    stream,
+)
 from tests.providers.contract import check_grammar
 
 pytestmark = pytest.mark.peer
-
-USER = [{"role": "user", "content": "Say hello"}]
-TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +57,10 @@ def translator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Translator]
 @pytest.fixture
 async def gemini(translator: Translator) -> AsyncIterator[GeminiProvider]:
     """Our provider pointed at LiteLLM, with its defaults (thought summaries requested)."""
-    options = {
-        "base_url": translator.proxy.url,
-        "api_key": translator.proxy.master_key,
-        "max_retries": 0,
-        "read_timeout": TIMEOUT,
-    }
+    options = provider_options(translator)
     provider = GeminiProvider("gem", options)
     yield provider
     await provider.aclose()
-
-
-async def stream(provider: GeminiProvider, request: dict[str, Any]) -> list[ChatEvent]:
-    return [e async for e in provider.stream(ChatRequest.model_validate(request))]
-
-
-async def answer_tokens(via_model: str) -> int:
-    """How many tokens the mock's whole answer to ``USER`` has (the limit that yields it all)."""
-    return len(tokenize((await expected(via_model, {"messages": USER})).text))
 
 
 def test_litellm_streams_gemini_responses(translator: Translator) -> None:

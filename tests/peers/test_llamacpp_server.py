@@ -13,25 +13,20 @@ these tests skip, unless ``AICHATFLOW_REQUIRE_PEERS=1``, where they fail with th
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from openai import OpenAI
 
 from aichatflow.events import TextDelta
 from aichatflow.messages import ChatRequest
 from aichatflow.providers.local import LocalProvider, default_model_path, runtime_available
+from tests.support.processes import free_port, spawn, stop, wait_http_ready
 from tests.support.server import RunningServer
 from tests.upstream._client import NATIVE, chat
 
@@ -67,49 +62,13 @@ def require_gguf() -> Path:
     pytest.skip(why)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(timeout=2.0, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-4000:]
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{tail}")
-            with contextlib.suppress(httpx.TransportError):
-                if http.get(url + "/models").status_code == 200:
-                    return
-            time.sleep(0.05)
-    tail = log_path.read_text(errors="replace")[-4000:]
-    pytest.fail(f"llama_cpp.server not ready within {STARTUP_TIMEOUT:.0f} s:\n{tail}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to its process group, SIGKILL if it lingers; never leaves a zombie."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(STOP_TIMEOUT)
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     """``python -m llama_cpp.server`` with SmolLM2 on 127.0.0.1, for this module."""
     gguf = require_gguf()
     workdir = tmp_path_factory.mktemp("llamacpp")
     log_path = workdir / "server.log"
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
     cmd += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
     # One thread each, not the two of PEERS.md: llama.cpp's threads spin while they wait for each
@@ -118,21 +77,13 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     cmd += ["--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1"]
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     env.update(PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn(cmd, cwd=workdir, env=env, log_path=log_path)
     try:
-        _wait_ready(proc, f"http://127.0.0.1:{port}/v1", log_path)
+        url = f"http://127.0.0.1:{port}/v1/models"
+        wait_http_ready(proc, url, log_path, name="llama_cpp.server", timeout=STARTUP_TIMEOUT)
         yield LlamaServer(port)
     finally:
-        _stop(proc)
+        stop(proc, STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
