@@ -20,7 +20,6 @@ from ...errors import (
     EventTooLarge,
     UpstreamBadResponse,
     UpstreamDisconnected,
-    error_from_status,
 )
 from ...events import ChatEvent
 from ...messages import ChatRequest
@@ -103,12 +102,8 @@ class AnthropicProvider:
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
         secrets = (self._key,) if self._key else ()
         parser = EventParser(self.name, model, secrets)
-        async with self._http.stream("POST", self.url, headers=self._headers, body=body) as resp:
-            if resp.status != 200:
-                raw = await resp.read(self._http.options.max_error_body)
-                raise error_from_status(
-                    resp.status, raw, resp.headers, provider=self.name, secrets=secrets
-                )
+        post = self._http.post(self.url, headers=self._headers, body=body, secrets=secrets)
+        async with post as resp:
             if "event-stream" not in resp.headers.get("content-type", "text/event-stream"):
                 yield message_events(await self._whole(resp), parser)
                 return

@@ -25,7 +25,6 @@ from ...errors import (
     ConfigError,
     EventTooLarge,
     UpstreamDisconnected,
-    error_from_status,
 )
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
@@ -104,12 +103,8 @@ class OllamaProvider:
 
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
         secrets = (self._key,) if self._key else ()
-        async with self._http.stream("POST", self.url, headers=self._headers, body=body) as resp:
-            if resp.status != 200:  # 404 {"error": "model 'x' not found"} and friends
-                raw = await resp.read(self._http.options.max_error_body)
-                raise error_from_status(
-                    resp.status, raw, resp.headers, provider=self.name, secrets=secrets
-                )
+        post = self._http.post(self.url, headers=self._headers, body=body, secrets=secrets)
+        async with post as resp:
             yield [StreamStart(model=f"{self.name}/{model}", response_id=uuid.uuid4().hex)]
             async for batch in self._events(resp, LineParser(self.name, secrets)):
                 yield batch

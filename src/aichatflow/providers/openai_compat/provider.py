@@ -18,7 +18,6 @@ from ...errors import (
     EventTooLarge,
     UpstreamBadResponse,
     UpstreamDisconnected,
-    error_from_status,
 )
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
@@ -78,12 +77,8 @@ class OpenAICompatProvider:
 
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
         secrets = (self._key,) if self._key else ()
-        async with self._http.stream("POST", self.url, headers=self._headers, body=body) as resp:
-            if resp.status != 200:
-                raw = await resp.read(self._http.options.max_error_body)
-                raise error_from_status(
-                    resp.status, raw, resp.headers, provider=self.name, secrets=secrets
-                )
+        post = self._http.post(self.url, headers=self._headers, body=body, secrets=secrets)
+        async with post as resp:
             start = StreamStart(model=f"{self.name}/{model}", response_id=uuid.uuid4().hex)
             if "event-stream" not in resp.headers.get("content-type", "text/event-stream"):
                 yield [start, *await self._whole(resp)]
