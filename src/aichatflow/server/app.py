@@ -22,6 +22,7 @@ from ..errors import AIChatFlowError
 from ..providers import Registry
 from . import routes
 from .body_limit import BodyLimitMiddleware
+from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception
 
 
@@ -39,12 +40,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             if own_registry:
                 await registry.aclose()
 
-    app = Starlette(
+    native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
+    app = ChatApp(
+        {"/api/chat": native, "/v1/chat/completions": openai},
         routes=[
             Route("/", routes.page, methods=["GET"]),
             Route("/api/config", routes.page_config, methods=["GET"]),
-            Route("/api/chat", routes.native_chat, methods=["POST"]),
-            Route("/v1/chat/completions", routes.openai_chat, methods=["POST"]),
+            Route("/api/chat", native, methods=["POST"]),
+            Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=routes.STATIC), name="static"),
