@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -21,7 +20,6 @@ from ..config import Settings
 from ..errors import AIChatFlowError
 from ..providers import Registry
 from . import routes
-from .body_limit import BodyLimitMiddleware
 from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception
 
@@ -52,7 +50,6 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/healthz", routes.healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=routes.STATIC), name="static"),
         ],
-        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         exception_handlers={
             AIChatFlowError: handle_aichatflow_error,
             HTTPException: handle_http_exception,
