@@ -10,6 +10,9 @@ work match and the ratio aichatflow / baseline isolates aichatflow's own overhea
 everything available in one write buys when the events are all ready). The default, 1, is one
 ``send`` per event like BENCH.md's ``uvicorn_raw`` and the Go design. ``?delay_ms=N`` waits N ms
 before the first token (the ttfe and memory scenarios keep streams idle that way).
+``?interval_ms=N`` paces the tokens like a model at 1000/N tokens/s (the paced scenario), on a
+schedule: token i is due at t0 + i*N ms; the loop sleeps until a token is due and sends a late
+one at once, still one ``send`` per event.
 
 Run: ``python benchmarks/baselines/uvicorn_raw.py --port 8090``
 """
@@ -76,6 +79,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     tokens = await _tokens(body)
     n = max(1, int(_query(scope, b"coalesce", 1)))
     delay = _query(scope, b"delay_ms", 0) / 1000.0
+    interval = _query(scope, b"interval_ms", 0) / 1000.0
     sid = secrets.token_urlsafe(12).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [*_HEADERS]})
     start = _dumps({"stream_id": sid.decode(), "model": "fast/x"})
@@ -84,7 +88,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     seq = 0
     if delay:
         await asyncio.sleep(delay)
-    if n == 1:
+    if interval:
+        clock = asyncio.get_running_loop().time
+        t0 = clock()
+        for i, token in enumerate(tokens):
+            wait = t0 + i * interval - clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            seq += 1
+            frame = _TEXT % (sid, seq, _dumps(token))
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+    elif n == 1:
         for token in tokens:
             seq += 1
             frame = _TEXT % (sid, seq, _dumps(token))

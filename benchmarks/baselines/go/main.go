@@ -7,7 +7,10 @@
 // JSON array of strings written by benchmarks/go_build.py) and cycled up to max_tokens.
 //
 // ?delay_ms=N waits N ms before the first token (the ttfe and memory scenarios keep streams
-// idle that way).
+// idle that way). ?interval_ms=N paces the provider like a model at 1000/N tokens/s (the paced
+// scenario): token i is due at t0 + i*N ms, t0 being when the provider starts sending; the
+// goroutine sleeps until a token is due, and a late token is sent at once (no catch-up batching:
+// the handler still writes and flushes every token on its own).
 //
 // Run: go build -o acf-go-baseline . && ./acf-go-baseline --port 8091 --tokens tokens.json
 package main
@@ -40,7 +43,7 @@ func streamID() string {
 }
 
 // provider is the model side: it sends n tokens into ch, then closes it.
-func provider(n int, delay time.Duration, ch chan<- string, stop <-chan struct{}) {
+func provider(n int, delay, interval time.Duration, ch chan<- string, stop <-chan struct{}) {
 	defer close(ch)
 	if delay > 0 {
 		select {
@@ -49,13 +52,40 @@ func provider(n int, delay time.Duration, ch chan<- string, stop <-chan struct{}
 			return
 		}
 	}
+	t0 := time.Now()
+	var timer *time.Timer
 	for i := 0; i < n; i++ {
+		if interval > 0 {
+			if wait := time.Until(t0.Add(time.Duration(i) * interval)); wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait) // safe: the last wait drained timer.C
+				}
+				select {
+				case <-timer.C:
+				case <-stop:
+					timer.Stop()
+					return
+				}
+			}
+		}
 		select {
 		case ch <- tokens[i%len(tokens)]:
 		case <-stop:
 			return
 		}
 	}
+}
+
+// queryMs reads a query parameter in milliseconds (0 when absent).
+func queryMs(r *http.Request, name string) time.Duration {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0
+	}
+	ms, _ := strconv.ParseFloat(v, 64)
+	return time.Duration(ms * float64(time.Millisecond))
 }
 
 func chat(w http.ResponseWriter, r *http.Request) {
@@ -73,11 +103,8 @@ func chat(w http.ResponseWriter, r *http.Request) {
 	if n <= 0 {
 		n = len(tokens)
 	}
-	delay := time.Duration(0)
-	if v := r.URL.Query().Get("delay_ms"); v != "" {
-		ms, _ := strconv.ParseFloat(v, 64)
-		delay = time.Duration(ms * float64(time.Millisecond))
-	}
+	delay := queryMs(r, "delay_ms")
+	interval := queryMs(r, "interval_ms")
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "no flusher", http.StatusInternalServerError)
@@ -97,7 +124,7 @@ func chat(w http.ResponseWriter, r *http.Request) {
 	ch := make(chan string)
 	stop := make(chan struct{})
 	defer close(stop)
-	go provider(n, delay, ch, stop)
+	go provider(n, delay, interval, ch, stop)
 	seq := 0
 	for tok := range ch {
 		seq++
