@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -51,6 +52,17 @@ def pin_self(cpu: int | None) -> None:
     """Pin the calling process (call it before starting threads or an event loop)."""
     if cpu is not None and cpu < cpu_count() and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
+
+
+def raise_nofile() -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit (children inherit it); returns it.
+
+    Thousands of streams need one descriptor each, on each side.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def free_port() -> int:
@@ -246,6 +258,16 @@ def run_json(cmd: Sequence[str], timeout: float) -> dict[str, Any]:
         )
     lines = done.stdout.decode().strip().splitlines()
     return dict(json.loads(lines[-1]))
+
+
+def run_loadgen(server: Server, path: str, *args: object, timeout: float) -> dict[str, Any]:
+    """``loadgen.py`` against ``server`` (its CPU reported), pinned to the client CPU; its JSON.
+
+    ``args`` are more loadgen options (``"--streams", 100, ...``), turned into strings here.
+    """
+    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(server.port), "--path", path]
+    cmd += ["--server-pid", str(server.pid), "--cpu", str(CLIENT_CPU), "--json"]
+    return run_json([*cmd, *map(str, args)], timeout)
 
 
 def med(values: Sequence[float]) -> tuple[float, float, float]:

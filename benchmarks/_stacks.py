@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from _common import HERE, RESULTS, Server, free_port
 
@@ -101,26 +102,67 @@ def python_baseline(name: str, script: str, tmp: Path, cpu: int | None) -> Serve
     return Server(name, cmd, port, cpu=cpu, log=tmp / f"{name}.log")
 
 
-def mock_config(port: int, *, burst: int = 1, first_token_ms: float = 0) -> str:
+def mock_table(
+    provider: str = "fast",
+    *,
+    tokens_per_second: float = 0,
+    first_token_ms: float = 0,
+    burst: int = 1,
+) -> str:
+    """A ``[providers.<provider>]`` table of a mock provider (``tokens_per_second`` 0: as fast
+    as the client reads)."""
     return (
-        f'host = "127.0.0.1"\nport = {port}\nlog_level = "warning"\ndefault_model = "fast/x"\n\n'
-        f'[providers.fast]\nkind = "mock"\ntokens_per_second = 0\n'
+        f'\n[providers.{provider}]\nkind = "mock"\ntokens_per_second = {tokens_per_second}\n'
         f"first_token_ms = {first_token_ms}\nburst = {burst}\n"
     )
 
 
+def mock_config(port: int, *, provider: str = "fast", extra: str = "", **mock: Any) -> str:
+    """A whole config: one mock provider (``mock`` as in :func:`mock_table`), its model
+    ``<provider>/x`` the default, then ``extra`` (more tables, e.g. ``[stream]``)."""
+    return (
+        f'host = "127.0.0.1"\nport = {port}\nlog_level = "warning"\n'
+        f'default_model = "{provider}/x"\n{mock_table(provider, **mock)}{extra}'
+    )
+
+
 def aichatflow_server(
-    name: str, tmp: Path, cpu: int | None, config_for_port: str | None = None, **mock: float
+    name: str, tmp: Path, cpu: int | None, config_for_port: str | None = None, **mock: Any
 ) -> Server:
     """aichatflow with ``config_for_port`` (a TOML with ``{port}``) or a mock provider."""
     port = free_port()
     config = tmp / f"{name.replace(' ', '_').replace('=', '')}.toml"
     if config_for_port is None:
-        text = mock_config(port, **mock)  # type: ignore[arg-type]
+        text = mock_config(port, **mock)
     else:
         text = config_for_port.replace("{port}", str(port))
     config.write_text(text)
     return Server(name, aichatflow_cmd(config), port, cpu=cpu, log=config.with_suffix(".log"))
+
+
+def baseline_server(name: str, tmp: Path, notes: list[str], cpu: int | None) -> Server | None:
+    """A baseline stack, not started: ``go``, ``uvicorn_raw`` or ``fastapi_sse_starlette``.
+
+    None when it cannot run here (Go not installed, FastAPI missing); the reason is appended to
+    ``notes`` once.
+    """
+    note = ""
+    server = None
+    if name == "go":
+        binary, note = go_binary()
+        if binary is not None:
+            server = go_server(tmp, binary, cpu)
+    elif name == "uvicorn_raw":
+        server = python_baseline(name, "uvicorn_raw.py", tmp, cpu)
+    elif name == "fastapi_sse_starlette":
+        note = f"{name}: skipped, {fastapi_missing()}" if fastapi_missing() else ""
+        if not note:
+            server = python_baseline(name, "fastapi_sse_starlette.py", tmp, cpu)
+    else:
+        raise ValueError(f"unknown baseline {name!r}")
+    if note and note not in notes:
+        notes.append(note)
+    return server
 
 
 def litellm_venv() -> Path:

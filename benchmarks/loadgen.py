@@ -7,6 +7,15 @@ first text frame was seen, one bounded ``find``. De-chunking, splitting frames o
 counting ``event: text`` frames and checking the text happen after the clock stopped; their CPU is
 reported apart (``analyse_cpu_s``) and is not part of ``loadgen_cpu_*``.
 
+Paced streams (``--interval-ms``, the ``paced`` and ``slow-client`` scenarios): each socket read
+also records ``(perf_counter(), len(raw))`` in two arrays (a subclass of the stream protocol, so
+the plain path is untouched); after the clock stopped, every text frame gets the time of the read
+that completed it, and each delivered delta k (0-based) of a stream its *lateness*:
+``arrival - (t_first + k * interval)``, where ``t_first`` is the arrival of the stream's first
+text delta; deltas coalesced into one frame all get that frame's arrival; negative lateness
+counts as 0. ``--ramp-s`` spreads the connects over that many seconds (listen backlogs would
+drop SYNs of thousands of connects at once).
+
 Checks on every stream: HTTP 200, chunked body, the last frame is ``event: done``, and the text of
 all ``event: text`` frames joined equals what the mock provider sends for this request (computed
 in-process with ``aichatflow.providers.mock``). With coalescing one frame carries several tokens,
@@ -29,12 +38,15 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Mapping
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 from typing import Any, cast
 
 import orjson
-from _common import HOST, core_busy_pct, core_times, pin_self, tree_cpu_seconds
+from _common import HOST, core_busy_pct, core_times, pin_self, raise_nofile, tree_cpu_seconds
 
 _TERMINATOR = b"\r\n0\r\n\r\n"
 _TEXT_MARK = b"event: text"
@@ -48,6 +60,8 @@ class Expected:
 
     text: str
     deltas: int
+    parts: list[str] = field(default_factory=list)
+    """The deltas themselves, in order (needed for lateness: which frame carried delta k)."""
 
 
 def expected_from_mock(body: Mapping[str, Any], options: Mapping[str, Any]) -> Expected:
@@ -65,7 +79,7 @@ def expected_from_mock(body: Mapping[str, Any], options: Mapping[str, Any]) -> E
         return [e.text async for e in provider.stream(request) if isinstance(e, TextDelta)]
 
     parts = asyncio.run(collect())
-    return Expected(text="".join(parts), deltas=len(parts))
+    return Expected(text="".join(parts), deltas=len(parts), parts=parts)
 
 
 class _Stream(asyncio.Protocol):
@@ -125,6 +139,22 @@ class _Stream(asyncio.Protocol):
         self.done.set_result(None)
 
 
+class _TimedStream(_Stream):
+    """A :class:`_Stream` that also records, per socket read, when and how far the bytes got."""
+
+    __slots__ = ("lens", "times")
+
+    def __init__(self, request: bytes, done: asyncio.Future[None], openai: bool = False) -> None:
+        super().__init__(request, done, openai)
+        self.times = array("d")
+        self.lens = array("q")
+
+    def data_received(self, data: bytes) -> None:
+        self.times.append(time.perf_counter())
+        _Stream.data_received(self, data)
+        self.lens.append(len(self.raw))
+
+
 @dataclass(slots=True)
 class StreamCheck:
     ok: bool
@@ -133,12 +163,17 @@ class StreamCheck:
     frames: int
     text_frames: int
     chunks: int
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
+    """Per text frame (timed streams only): (arrival time, characters of text so far)."""
 
 
-def dechunk(body: bytes) -> tuple[bytes, int, bool]:
-    """Decode ``Transfer-Encoding: chunked``; returns (payload, data chunks, saw terminator)."""
+def dechunk(body: bytes, spans: list[tuple[int, int]] | None = None) -> tuple[bytes, int, bool]:
+    """Decode ``Transfer-Encoding: chunked``; returns (payload, data chunks, saw terminator).
+
+    ``spans``, when given, receives (payload offset, body offset) of each chunk's first byte.
+    """
     out: list[bytes] = []
-    pos, n, end = 0, 0, len(body)
+    pos, n, end, size_out = 0, 0, len(body), 0
     while pos < end:
         eol = body.find(b"\r\n", pos)
         if eol < 0:
@@ -147,6 +182,9 @@ def dechunk(body: bytes) -> tuple[bytes, int, bool]:
         if size == 0:
             return b"".join(out), n, True
         start = eol + 2
+        if spans is not None:
+            spans.append((size_out, start))
+            size_out += size
         out.append(body[start : start + size])
         n += 1
         pos = start + size + 2
@@ -197,8 +235,56 @@ def check_openai_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
     return StreamCheck(not reason, reason, deltas if not reason else 0, ids, len(texts), chunks)
 
 
-def check_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
-    """Everything the live path skipped: status, de-chunking, frames, terminal frame, text."""
+def _arrivals(
+    ends: list[int],
+    texts: list[str],
+    spans: list[tuple[int, int]],
+    base: int,
+    stamps: tuple[array[float], array[int]],
+) -> list[tuple[float, int]]:
+    """(arrival, cumulative characters) per text frame ending at payload offset ``ends[i]``.
+
+    A frame arrived with the socket read that brought its last byte: payload offset -> body
+    offset (through the chunk ``spans``) -> raw offset (``base`` = length of the headers) -> the
+    first read whose cumulative length passed it.
+    """
+    times, lens = stamps
+    starts = [s[0] for s in spans]
+    out: list[tuple[float, int]] = []
+    chars = 0
+    for end, text in zip(ends, texts, strict=True):
+        last = end - 1
+        c = bisect_right(starts, last) - 1
+        byte = base + spans[c][1] + last - spans[c][0]
+        chars += len(text)
+        out.append((times[min(bisect_right(lens, byte), len(times) - 1)], chars))
+    return out
+
+
+def lateness_ms(arrivals: list[tuple[float, int]], cum: list[int], interval: float) -> list[float]:
+    """Lateness of each delta of one stream, in ms (see the module docstring).
+
+    ``cum[k]``: characters of deltas 0..k joined; delta k arrived with the first frame whose
+    cumulative text reaches ``cum[k]``.
+    """
+    out: list[float] = []
+    f, t_first = 0, arrivals[0][0]
+    for k, need in enumerate(cum):
+        while arrivals[f][1] < need:
+            f += 1
+        late = arrivals[f][0] - t_first - k * interval
+        out.append(late * 1000 if late > 0 else 0.0)
+    return out
+
+
+def check_stream(
+    raw: bytes, expected: Expected | None, stamps: tuple[array[float], array[int]] | None = None
+) -> StreamCheck:
+    """Everything the live path skipped: status, de-chunking, frames, terminal frame, text.
+
+    With ``stamps`` (a timed stream's read times and lengths) a passing stream also gets the
+    arrival of each text frame.
+    """
     head_end = raw.find(b"\r\n\r\n")
     if head_end < 0:
         return StreamCheck(False, "no response headers", 0, 0, 0, 0)
@@ -208,13 +294,17 @@ def check_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
         return StreamCheck(False, f"HTTP {status.decode()}", 0, 0, 0, 0)
     if b"transfer-encoding: chunked" not in head:
         return StreamCheck(False, "response is not chunked", 0, 0, 0, 0)
-    payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]))
+    spans: list[tuple[int, int]] = []
+    payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]), spans)
     frames = payload.split(b"\n\n")
     tail = frames.pop()
     texts: list[str] = []
+    ends: list[int] = []
     ids = 0
     last_event = b""
+    pos = 0
     for frame in frames:
+        pos += len(frame) + 2
         event = b"message"
         data = b""
         for line in frame.split(b"\n"):
@@ -226,6 +316,7 @@ def check_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
                 data = line[6:]
         if event == b"text":
             texts.append(orjson.loads(data)["text"])
+            ends.append(pos)
         if not frame.startswith(b":"):
             last_event = event
     text = "".join(texts)
@@ -239,7 +330,9 @@ def check_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
         reason = f"last frame is {last_event.decode(errors='replace')!r}, not 'done'"
     elif expected is not None and text != expected.text:
         reason = f"text differs: got {len(text)} chars, expected {len(expected.text)}"
-    return StreamCheck(not reason, reason, deltas if not reason else 0, ids, len(texts), chunks)
+    ok = not reason
+    arrivals = _arrivals(ends, texts, spans, head_end + 4, stamps) if stamps and ok else []
+    return StreamCheck(ok, reason, deltas if ok else 0, ids, len(texts), chunks, arrivals)
 
 
 @dataclass(slots=True)
@@ -271,6 +364,10 @@ class LoadResult:
     core_busy_pct: list[float]
     """Each core's busy share over the run (with irq/softirq): is the server's core saturated?"""
     extra: dict[str, Any] = field(default_factory=dict)
+    lateness_ms_p50: float | None = None
+    lateness_ms_p99: float | None = None
+    lateness_ms_max: float | None = None
+    """Paced runs only (``interval``): see the module docstring."""
 
 
 def _request(path: str, port: int, body: bytes, headers: list[str] | None = None) -> bytes:
@@ -300,19 +397,24 @@ async def run_load(
     rounds: int = 1,
     openai: bool = False,
     headers: list[str] | None = None,
+    interval: float | None = None,
+    ramp_s: float = 0.0,
 ) -> LoadResult:
     """Open ``streams`` connections at once, wait for every response to end, then check them.
 
     With ``rounds`` > 1 that is repeated back to back and the figures cover all rounds.
+    ``interval`` (seconds between a stream's events; native format only) times every read and
+    reports lateness; ``ramp_s`` spreads the connects of a round over that many seconds.
     """
     loop = asyncio.get_running_loop()
     request = _request(path, port, body, headers)
-    check = check_openai_stream if openai else check_stream
+    timed = interval is not None and not openai
+    stream_class = _TimedStream if timed else _Stream
     protos: list[_Stream] = []
 
     async def one() -> None:
         done: asyncio.Future[None] = loop.create_future()
-        proto = _Stream(request, done, openai)
+        proto = stream_class(request, done, openai)
         protos.append(proto)
         try:
             await loop.create_connection(lambda: proto, HOST, port)
@@ -327,7 +429,7 @@ async def run_load(
     t0 = time.perf_counter()
     deadline = t0 + timeout
     for _ in range(rounds):  # rounds run back to back: short runs would fall below CPU ticks
-        tasks = [loop.create_task(one()) for _ in range(streams)]
+        tasks = await _open(loop, one, streams, ramp_s)
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), max(deadline - time.perf_counter(), 0))
         except TimeoutError:
@@ -340,7 +442,8 @@ async def run_load(
     server1 = tree_cpu_seconds(server_pid) if server_pid else None
 
     a0 = time.process_time()
-    checks = [check(bytes(p.raw), expected) for p in protos]
+    checks = _checks(protos, expected, openai, timed)
+    late = _lateness(checks, expected, interval) if timed and interval else []
     analyse = time.process_time() - a0
 
     wall = max(t1 - t0, 1e-9)
@@ -377,7 +480,53 @@ async def run_load(
         server_cpu_us_per_event=None if srv_cpu is None else 1e6 * srv_cpu / per_event,
         analyse_cpu_s=analyse,
         core_busy_pct=core_busy_pct(cores0, cores1),
+        lateness_ms_p50=statistics.median(late) if late else None,
+        lateness_ms_p99=_pct(late, 0.99) if late else None,
+        lateness_ms_max=late[-1] if late else None,
     )
+
+
+async def _open(
+    loop: asyncio.AbstractEventLoop,
+    one: Callable[[], Coroutine[Any, Any, None]],
+    streams: int,
+    ramp_s: float,
+) -> list[asyncio.Task[None]]:
+    """Start ``streams`` connections: at once, or evenly over ``ramp_s`` seconds."""
+    if ramp_s <= 0:
+        return [loop.create_task(one()) for _ in range(streams)]
+    tasks = []
+    t0 = time.perf_counter()
+    for i in range(streams):
+        wait = t0 + ramp_s * i / streams - time.perf_counter()
+        if wait > 0.002:  # sleep only when ahead by more than the loop's timer resolution
+            await asyncio.sleep(wait)
+        tasks.append(loop.create_task(one()))
+    return tasks
+
+
+def _checks(
+    protos: list[_Stream], expected: Expected | None, openai: bool, timed: bool
+) -> list[StreamCheck]:
+    if openai:
+        return [check_openai_stream(bytes(p.raw), expected) for p in protos]
+    if not timed:
+        return [check_stream(bytes(p.raw), expected) for p in protos]
+    stamped = cast(list[_TimedStream], protos)
+    return [check_stream(bytes(p.raw), expected, (p.times, p.lens)) for p in stamped]
+
+
+def _lateness(checks: list[StreamCheck], expected: Expected | None, interval: float) -> list[float]:
+    """Every delivered delta's lateness in ms, sorted (passing streams only)."""
+    if expected is None or not expected.parts:
+        return []  # no per-delta reference (--expected-json without parts)
+    cum = list(accumulate(len(p) for p in expected.parts))
+    late: list[float] = []
+    for c in checks:
+        if c.ok and c.arrivals:
+            late += lateness_ms(c.arrivals, cum, interval)
+    late.sort()
+    return late
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -418,9 +567,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--expected-json", default=None, help='{"text": ..., "deltas": N}: the reference text'
     )
+    ap.add_argument(
+        "--interval-ms", type=float, default=None, help="paced streams: time reads, report lateness"
+    )
+    ap.add_argument("--ramp-s", type=float, default=0.0, help="spread the connects over N s")
     args = ap.parse_args(argv)
 
     pin_self(args.cpu)
+    raise_nofile()  # one descriptor per stream
     body = args.body.encode() if args.body else chat_body(args.events, args.model)
     expected = None
     if args.expected_json:
@@ -441,6 +595,8 @@ def main(argv: list[str] | None = None) -> None:
                 rounds=args.rounds,
                 openai=args.format == "openai",
                 headers=args.header,
+                interval=None if args.interval_ms is None else args.interval_ms / 1000,
+                ramp_s=args.ramp_s,
             )
         )
     finally:

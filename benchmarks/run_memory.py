@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,31 +38,17 @@ from _common import (
     Server,
     machine,
     pin_self,
+    raise_nofile,
     rss_kib,
     save,
     wait_quiet,
 )
 from _single import Target, one
-from _stacks import (
-    BENCH_BODY,
-    PY,
-    aichatflow_server,
-    fastapi_missing,
-    go_binary,
-    go_server,
-    python_baseline,
-)
+from _stacks import BENCH_BODY, PY, aichatflow_server, baseline_server
 
 HOLD_MS = 600_000
 BATCH = 500
 START_MARK = b"event: start"
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # ---------------------------------------------------------------- the holder (a subprocess)
@@ -142,21 +127,9 @@ def holder_main(args: argparse.Namespace) -> None:
 
 
 def start_stack(name: str, tmp: Path, notes: list[str]) -> tuple[Server, str] | None:
-    delayed = f"/api/chat?delay_ms={HOLD_MS}"
-    if name == "go":
-        binary, note = go_binary()
-        if note not in notes:
-            notes.append(note)
-        return None if binary is None else (go_server(tmp, binary, SERVER_CPU), delayed)
-    if name == "uvicorn_raw":
-        return python_baseline(name, "uvicorn_raw.py", tmp, SERVER_CPU), delayed
-    if name == "fastapi_sse_starlette":
-        if fastapi_missing():
-            note = f"{name}: skipped, {fastapi_missing()}"
-            if note not in notes:
-                notes.append(note)
-            return None
-        return python_baseline(name, "fastapi_sse_starlette.py", tmp, SERVER_CPU), delayed
+    if name != "aichatflow":
+        server = baseline_server(name, tmp, notes, SERVER_CPU)
+        return None if server is None else (server, f"/api/chat?delay_ms={HOLD_MS}")
     server = aichatflow_server("aichatflow", tmp, SERVER_CPU, first_token_ms=HOLD_MS)
     return server, "/api/chat"
 
