@@ -44,21 +44,47 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [default: 8080].")
 @click.option("--config", "config", default=None, help=_CONFIG_HELP)
 @click.option("--log-level", default=None, help="debug, info, warning or error [default: info].")
-def serve(host: str | None, port: int | None, config: str | None, log_level: str | None) -> None:
+@click.option(
+    "--workers",
+    metavar="N",
+    default=None,
+    help="Server processes sharing the port, one per core; 0 or auto: one per CPU [default: 1].",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    config: str | None,
+    log_level: str | None,
+    workers: str | None,
+) -> None:
     """Run the server: the chat page at /, the native SSE API at /api/chat,
     and an OpenAI-compatible API at /v1 (chat/completions, models)."""
     from .server import create_app, run
 
-    settings = _settings(config, host=host, port=port, log_level=log_level)
+    settings = _settings(config, host=host, port=port, log_level=log_level, workers=workers)
     # The library never configures logging; the command does, in uvicorn's format.
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
+    if settings.workers > 1:
+        sys.exit(_serve_workers(settings))
     try:
         app = create_app(settings)
     except AIChatFlowError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"aichatflow: chat page on http://{settings.host}:{settings.port}/", err=True)
     run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def _serve_workers(settings: Settings) -> int:
+    from .server.workers import Supervisor, check_port_free
+
+    where = f"{settings.host}:{settings.port}"
+    try:
+        check_port_free(settings.host, settings.port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    click.echo(f"aichatflow: chat page on http://{where}/ ({settings.workers} workers)", err=True)
+    return Supervisor(settings).run()
 
 
 @main.command()

@@ -9,6 +9,7 @@ TOML (every key optional)::
     default_model = "mock/chat"
     host = "127.0.0.1"
     port = 8080
+    workers = 1                  # server processes (serve); 0 or "auto": one per CPU
     max_body_bytes = 1048576
 
     [stream]                     # timers in seconds (DESIGN.md section 7)
@@ -32,8 +33,8 @@ TOML (every key optional)::
     cooldown = 30
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
-``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``,
-``AICHATFLOW_AUTO_DETECT`` and
+``AICHATFLOW_WORKERS``, ``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``,
+``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT`` and
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``). Keys are read from the
 environment by the providers themselves and are never part of ``Settings``' printable form.
 """
@@ -46,7 +47,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .providers import Cooldowns, Registry, create_provider
@@ -88,6 +89,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    workers: int = 1
+    """Server processes for ``serve``, each with its own listening socket on ``host:port``
+    (``server/workers.py``); ``0`` or ``"auto"`` means one per CPU."""
     default_model: str = "mock/chat"
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     log_level: str = "info"
@@ -99,6 +103,26 @@ class Settings(BaseModel):
     models: dict[str, str | list[str]] = {}
     """Aliases: a name → ``provider/model``, or a list of them tried in order (fallback)."""
     fallback: FallbackSettings = FallbackSettings()
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _worker_count(cls, value: Any) -> Any:
+        """``0``/``"auto"`` resolve here, so ``workers`` is always the real process count."""
+        text = str(value).strip().lower()
+        if text in ("0", "auto"):
+            return os.cpu_count() or 1
+        if text.startswith("-") and text[1:].isdigit():
+            raise ValueError(f"workers must be 1 or more, or 0/auto for one per CPU (got {value})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_port_for_all_workers(self) -> Settings:
+        if self.workers > 1 and self.port == 0:
+            raise ValueError(
+                "port 0 (any free port) cannot be shared by several workers: each would listen "
+                "on a different port; set a port, or use workers = 1"
+            )
+        return self
 
     @classmethod
     def load(
@@ -157,7 +181,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for field in ("host", "port", "default_model", "max_body_bytes", "log_level", "auto_detect"):
+    fields = ("host", "port", "workers", "default_model", "max_body_bytes", "log_level")
+    for field in (*fields, "auto_detect"):
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None:
             out[field] = value
