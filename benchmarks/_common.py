@@ -7,6 +7,7 @@ left running after a benchmark, whatever made it stop).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -115,19 +116,21 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
+def vmrss_kib(pid: int) -> int:
+    """Resident set size of one process, KiB (``VmRSS`` in /proc/<pid>/status); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of ``pid`` and its descendants, KiB (``VmRSS`` in /proc/<pid>/status)."""
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total
+    return sum(vmrss_kib(p) for p in tree_pids(pid))
 
 
 def core_times() -> list[tuple[float, float]]:
@@ -247,6 +250,15 @@ class Server:
         self.stop()
 
 
+def scenario_parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
+    """A scenario's command line with the options every one has: ``--quick`` (``quick`` says
+    what it shrinks to) and ``--no-quiet-wait``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=quick)
+    ap.add_argument("--no-quiet-wait", action="store_true", help="do not wait for idle cores")
+    return ap
+
+
 def run_json(cmd: Sequence[str], timeout: float) -> dict[str, Any]:
     """Run a measuring subprocess that prints one JSON object as its last stdout line."""
     done = subprocess.run(
@@ -309,6 +321,20 @@ def machine() -> dict[str, Any]:
         "versions": versions,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def finish(info: dict[str, Any], path: Path, notes: Sequence[str], failed: Sequence[str]) -> None:
+    """Print a scenario's last lines (notes, machine, where the raw JSON went, failures) and
+    exit: status 1 when anything in ``failed``."""
+    for note in notes:
+        print(f"\n{note}")
+    print(
+        f"\nMachine: {info['cpus']} cores ({info['cpu_model']}), kernel {info['kernel']}, "
+        f"Python {info['python']}, uvicorn {info['versions']['uvicorn']}. Raw results: {path}"
+    )
+    for line in failed:
+        print(f"\nFAILED: {line}")
+    sys.exit(1 if failed else 0)
 
 
 def save(kind: str, payload: dict[str, Any]) -> Path:

@@ -58,12 +58,14 @@ from _common import (
     SERVER_CPU,
     TIMES,
     Server,
+    finish,
     fmt_range,
     machine,
     pin_self,
     raise_nofile,
     run_loadgen,
     save,
+    scenario_parser,
     wait_quiet,
 )
 from _stacks import aichatflow_server, baseline_server
@@ -233,13 +235,11 @@ def loadgen_notes(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="500 and 1,000 streams x 60 events, once")
+    ap = scenario_parser(__doc__, "500 and 1,000 streams x 60 events, once")
     ap.add_argument("--sizes", default="2500,5000", help="concurrent streams, comma-separated")
     ap.add_argument("--events", type=int, default=200, help="events per stream (10 s at 20/s)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--stacks", default=",".join(STACKS))
-    ap.add_argument("--no-quiet-wait", action="store_true", help="do not wait for idle cores")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.events, args.reps = "500,1000", 60, 1
@@ -266,16 +266,12 @@ def main() -> None:
         f"worker, median [min{DASH}max] of {args.reps}\n"
     )
     print(table(rows))
-    for note in [*loadgen_notes(rows), *notes]:
-        print(f"\n{note}")
-    print(
-        f"\nMachine: {info['cpus']} cores ({info['cpu_model']}), kernel {info['kernel']}, "
-        f"Python {info['python']}, uvicorn {info['versions']['uvicorn']}. Raw results: {path}"
-    )
-    bad = [r for r in rows if r["failed_streams"]]
-    for r in bad:
-        print(f"\nFAILED streams in {r['stack']} at {r['streams']:,}: {r['failures'][:3]}")
-    sys.exit(1 if bad else 0)
+    failed = [
+        f"{r['stack']} at {r['streams']:,}: {r['failed_streams']} failed: {r['failures'][:3]}"
+        for r in rows
+        if r["failed_streams"]
+    ]
+    finish(info, path, [*loadgen_notes(rows), *notes], failed)
 
 
 if __name__ == "__main__":
