@@ -3,14 +3,16 @@
 Scenarios (each its own script, run as a subprocess so a crash in one cannot leave servers of
 another behind; never two at once): ``fast`` (run_fast.py), ``proxy`` (run_proxy.py: burst
 upstream), ``proxy-paced`` (run_proxy.py --upstream paced: one event per upstream read), ``ttfe``
-(run_ttfe.py), ``memory`` (run_memory.py). ``--quick`` is passed to each (about 1 minute in all
-on a 2-core machine); without it the full runs take about 5 minutes.
+(run_ttfe.py), ``memory`` (run_memory.py), ``paced`` (run_paced.py: 2,500 and 5,000 streams at
+20 events/s), ``slow-client`` (run_slow_client.py: 99 paced readers beside one that never reads).
+``--quick`` is passed to each (a few minutes in all on a 2-core machine); without it the full
+runs take about 20 minutes.
 
 Writes to ``benchmarks/results/`` (git-ignored): ``all-<time>.md`` (every scenario's tables),
 ``all-<time>.json`` (each scenario's raw JSON, inlined) and, when matplotlib is importable,
 ``all-<time>-<chart>.png`` (throughput per stack, proxy throughput, time to first event,
-memory per stream). matplotlib is not a dependency: without it the charts are skipped, with a
-note in the report.
+memory per stream, lateness percentiles of paced streams). matplotlib is not a dependency:
+without it the charts are skipped, with a note in the report.
 
 Run: ``.venv/bin/python benchmarks/run_all.py [--quick] [--only fast,proxy,ttfe,...]``
 """
@@ -34,8 +36,11 @@ SCENARIOS = {
     "proxy-paced": ["run_proxy.py", "--upstream", "paced"],
     "ttfe": ["run_ttfe.py"],
     "memory": ["run_memory.py"],
+    "paced": ["run_paced.py"],
+    "slow-client": ["run_slow_client.py"],
 }
 TIMEOUTS = {"fast": 900, "proxy": 900, "proxy-paced": 900, "ttfe": 300, "memory": 900}
+TIMEOUTS |= {"paced": 720, "slow-client": 300}
 _RAW = re.compile(r"Raw results: (\S+\.json)")
 
 
@@ -58,6 +63,31 @@ def run(name: str, quick: bool) -> tuple[str, dict[str, Any] | None, int]:
     if done.returncode != 0:
         out += f"\n{name}: exit status {done.returncode}\n"
     return out, raw, done.returncode
+
+
+def _pairs(plt: Any, stem: Path, name: str, labels: list[str], series: dict[str, list[float]],
+           title: str, log: bool = False) -> list[str]:  # fmt: skip
+    """Side-by-side bars per label (e.g. p50 beside p99), in ms; the PNG written, if any."""
+    if not labels:
+        return []
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(labels)), 3.8))
+    xs = range(len(labels))
+    width = 0.8 / len(series)
+    for i, (key, values) in enumerate(series.items()):
+        offset = (i - (len(series) - 1) / 2) * width
+        bars = ax.bar([x + offset for x in xs], values, width, label=key)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+    ax.set_xticks(list(xs), labels, rotation=15)
+    if log:
+        ax.set_yscale("symlog", linthresh=1.0)  # 0 ms stays drawable
+    ax.set_ylabel("ms (log above 1)" if log else "ms")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path = stem.parent / f"{stem.name}-{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [str(path)]
 
 
 def charts(raw: dict[str, Any], stem: Path) -> list[str]:
@@ -114,20 +144,24 @@ def charts(raw: dict[str, Any], stem: Path) -> list[str]:
                 log=True,
             )
     if ttfe := raw.get("ttfe"):
-        fig, ax = plt.subplots(figsize=(8, 3.5))
         names = list(ttfe["summary"])
-        xs = range(len(names))
-        ax.bar([x - 0.2 for x in xs], [ttfe["summary"][n]["p50"] for n in names], 0.4, label="p50")
-        ax.bar([x + 0.2 for x in xs], [ttfe["summary"][n]["p99"] for n in names], 0.4, label="p99")
-        ax.set_xticks(list(xs), names, rotation=15)
-        ax.set_ylabel("ms")
-        ax.set_title("ttfe: time to first event, single requests")
-        ax.legend()
-        fig.tight_layout()
-        path = stem.parent / f"{stem.name}-ttfe.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        series = {q: [ttfe["summary"][n][q] for n in names] for q in ("p50", "p99")}
+        title = "ttfe: time to first event, single requests"
+        written += _pairs(plt, stem, "ttfe", names, series, title)
+    if paced := raw.get("paced"):
+        rows = [r for r in paced["summary"] if r["lateness_ms_p99"]]
+        series = {
+            q: [statistics.median(r[f"lateness_ms_{q}"]) for r in rows] for q in ("p50", "p99")
+        }
+        written += _pairs(
+            plt,
+            stem,
+            "lateness",
+            [f"{r['stack']} @ {r['streams']:,}" for r in rows],
+            series,
+            "paced: lateness percentiles per stack and size (20 events/s per stream, median)",
+            log=True,
+        )
     if memory := raw.get("memory"):
         runs = memory["runs"]
         top = max((r["streams"] for r in runs), default=0)
