@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import sys
 
@@ -50,21 +51,34 @@ def main() -> None:
     default=None,
     help="Server processes sharing the port, one per core; 0 or auto: one per CPU [default: 1].",
 )
+@click.option(
+    "--server",
+    "server",
+    type=click.Choice(["uvicorn", "granian"]),
+    default=None,
+    help="HTTP server: uvicorn, or granian (faster; aichatflow[granian]) [default: uvicorn].",
+)
 def serve(
     host: str | None,
     port: int | None,
     config: str | None,
     log_level: str | None,
     workers: str | None,
+    server: str | None,
 ) -> None:
     """Run the server: the chat page at /, the native SSE API at /api/chat,
     and an OpenAI-compatible API at /v1 (chat/completions, models)."""
     from .server import create_app, run
 
-    settings = _settings(config, host=host, port=port, log_level=log_level, workers=workers)
+    settings = _settings(
+        config, host=host, port=port, log_level=log_level, workers=workers, server=server
+    )
     # The library never configures logging; the command does, in uvicorn's format.
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
+    if settings.server == "granian":
+        _serve_granian(settings)
+        return
     if settings.workers > 1:
         sys.exit(_serve_workers(settings))
     try:
@@ -73,6 +87,16 @@ def serve(
         raise click.ClickException(str(exc)) from None
     click.echo(f"aichatflow: chat page on http://{settings.host}:{settings.port}/", err=True)
     run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def _serve_granian(settings: Settings) -> None:
+    if importlib.util.find_spec("granian") is None:
+        raise click.ClickException("granian is not installed: pip install 'aichatflow[granian]'")
+    from .server import granian_runner
+
+    where = f"{settings.host}:{settings.port}"
+    click.echo(f"aichatflow: chat page on http://{where}/ (granian)", err=True)
+    granian_runner.run(settings)
 
 
 def _serve_workers(settings: Settings) -> int:

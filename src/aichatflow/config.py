@@ -10,6 +10,7 @@ TOML (every key optional)::
     host = "127.0.0.1"
     port = 8080
     workers = 1                  # server processes (serve); 0 or "auto": one per CPU
+    server = "uvicorn"           # or "granian" (pip install 'aichatflow[granian]')
     max_body_bytes = 1048576
 
     [stream]                     # timers in seconds (DESIGN.md section 7)
@@ -33,8 +34,8 @@ TOML (every key optional)::
     cooldown = 30
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
-``AICHATFLOW_WORKERS``, ``AICHATFLOW_DEFAULT_MODEL``, ``AICHATFLOW_MAX_BODY_BYTES``,
-``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT`` and
+``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
+``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT`` and
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``). Keys are read from the
 environment by the providers themselves and are never part of ``Settings``' printable form.
 """
@@ -45,7 +46,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -92,6 +93,8 @@ class Settings(BaseModel):
     workers: int = 1
     """Server processes for ``serve``, each with its own listening socket on ``host:port``
     (``server/workers.py``); ``0`` or ``"auto"`` means one per CPU."""
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    """The HTTP server ``serve`` runs the app on (``server/granian_runner.py`` says why both)."""
     default_model: str = "mock/chat"
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     log_level: str = "info"
@@ -181,7 +184,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    fields = ("host", "port", "workers", "default_model", "max_body_bytes", "log_level")
+    fields = ("host", "port", "workers", "server", "default_model", "max_body_bytes", "log_level")
     for field in (*fields, "auto_detect"):
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None:
