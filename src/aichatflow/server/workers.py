@@ -222,7 +222,7 @@ class Supervisor:
                 worker.process.kill()
                 worker.process.join()
                 status = 1
-            elif worker.process.exitcode not in (0, -signal.SIGTERM):
+            elif worker.process.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT):
                 log.error(
                     "worker %d stopped with %s", worker.pid, _describe(worker.process.exitcode)
                 )
