@@ -96,6 +96,34 @@ async def test_mock_is_deterministic_and_honours_max_tokens() -> None:
     assert transcript.usage is not None and transcript.usage.output_tokens >= 37
 
 
+def test_mock_pacing_sleeps_about_once_per_token_under_uvloop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvloop's timers fire up to 1 ms early: without slack the mock slept ~15 times a token."""
+    uvloop = pytest.importorskip("uvloop")
+    import asyncio
+
+    sleeps = 0
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        await real_sleep(delay)
+
+    monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+    mock = MockProvider("mock", {"tokens_per_second": 200, "first_token_ms": 0})
+    request = ChatRequest.model_validate(
+        {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40}
+    )
+
+    async def deltas() -> int:
+        return len([e async for e in mock.stream(request) if isinstance(e, TextDelta)])
+
+    assert uvloop.run(deltas()) == 40
+    assert sleeps <= 60, f"{sleeps} sleeps for 40 paced tokens"
+
+
 def test_transcript_assembles_tool_calls_by_index() -> None:
     t = accumulate(
         [

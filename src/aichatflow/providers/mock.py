@@ -28,6 +28,12 @@ from ..events import ChatEvent, Finish, FinishReason, ReasoningDelta, StreamStar
 from ..messages import ChatRequest
 from ..stream.source import ChatStream
 
+TIMER_SLACK = 0.002
+"""Seconds early a token still counts as due. uvloop's timers have millisecond resolution and
+fire up to a millisecond early; without slack a woken stream found its token not yet due and
+slept again for the remainder, 15 sleeps per token instead of one (24.7 vs 3.8 µs of CPU per
+token at 1,000 paced streams)."""
+
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
 _ANSWER = (
@@ -140,7 +146,7 @@ class MockProvider:
             stop = min(n, fault_at) if fault_at > i else n
             if rate:
                 now = loop.time()
-                due = int((now - t0) * rate) + 1
+                due = int((now - t0 + TIMER_SLACK) * rate) + 1
                 if due <= i:
                     await asyncio.sleep(t0 + i / rate - now)
                     continue
