@@ -144,3 +144,52 @@ def _dechunk(body: bytes) -> bytes:
         out += body[:size]
         body = body[size + 2 :]
     return bytes(out)
+
+
+async def test_frozen_reader_of_the_server_is_reset_not_left_flushing(server_logs: Any) -> None:
+    """After ``send_timeout`` the server's socket is gone at once (RST), not held open to
+    flush megabytes the client never reads (found by ``benchmarks/run_slow_client.py``)."""
+    from aichatflow.server import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        default_model="fire/x",
+        providers={"fire": {"kind": "mock", "tokens_per_second": 0, "first_token_ms": 0}},
+        stream={"send_timeout": 1.0, "heartbeat": 0.2},
+    )
+    with serve(create_app(settings)) as server:
+        connections = server.server.server_state.connections
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        body = orjson.dumps(
+            {
+                "model": "fire/x",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 10**6,
+            }
+        )
+        sock.sendall(
+            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        try:
+            deadline = time.monotonic() + 6
+            while "send timeout" not in server_logs.text() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert "send timeout" in server_logs.text()
+            while connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert not connections, "the frozen client's connection is still held by the server"
+            sock.settimeout(5)
+            try:  # the client sees the reset (or, at most, a cut stream): never a clean end
+                while sock.recv(1 << 20):
+                    pass
+                reset = False
+            except ConnectionResetError:
+                reset = True
+            assert reset
+        finally:
+            sock.close()
+    assert "ASGI callable returned without completing response" not in server_logs.text()
+    assert "Traceback" not in server_logs.text()

@@ -29,6 +29,7 @@ from ..dialects.base import Dialect
 from ..errors import HTTP_STATUS_BY_CODE, RETRYABLE_CODES, AIChatFlowError, ProviderError
 from ..events import StreamError
 from .limits import StreamLimits
+from .reset import reset_connection
 from .source import ChatStream, aclose_quietly, as_batches
 from .watchdog import CLIENT_GONE, SEND_TIMEOUT, StreamWatch, Watchdog
 
@@ -244,6 +245,8 @@ async def _guarded(
 async def _after_abort(run: _Run, code: str, stream_id: str) -> None:
     if code in (CLIENT_GONE, SEND_TIMEOUT):
         run.outcome.status = code
+        if code == SEND_TIMEOUT:
+            await reset_connection(run.send)
         level = logging.INFO if code == CLIENT_GONE else logging.WARNING
         log.log(level, "stream %s: %s; upstream closed", stream_id, code.replace("_", " "))
         return
