@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -126,18 +127,26 @@ def mock_config(port: int, *, provider: str = "fast", extra: str = "", **mock: A
     )
 
 
+GRANIAN = " (granian)"
+"""Suffix of a stack name that runs ``aichatflow serve --server granian``."""
+
+
 def aichatflow_server(
     name: str, tmp: Path, cpu: int | None, config_for_port: str | None = None, **mock: Any
 ) -> Server:
-    """aichatflow with ``config_for_port`` (a TOML with ``{port}``) or a mock provider."""
+    """aichatflow with ``config_for_port`` (a TOML with ``{port}``) or a mock provider; on
+    granian when ``name`` ends with :data:`GRANIAN` (its worker is a child process: CPU and
+    RSS are read over the process tree)."""
     port = free_port()
-    config = tmp / f"{name.replace(' ', '_').replace('=', '')}.toml"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    config = tmp / f"{stem}.toml"
     if config_for_port is None:
         text = mock_config(port, **mock)
     else:
         text = config_for_port.replace("{port}", str(port))
     config.write_text(text)
-    return Server(name, aichatflow_cmd(config), port, cpu=cpu, log=config.with_suffix(".log"))
+    cmd = aichatflow_cmd(config) + (["--server", "granian"] if name.endswith(GRANIAN) else [])
+    return Server(name, cmd, port, cpu=cpu, log=config.with_suffix(".log"))
 
 
 def baseline_server(name: str, tmp: Path, notes: list[str], cpu: int | None) -> Server | None:

@@ -15,7 +15,8 @@ Stacks (one worker pinned to CPU 0, ``GOMAXPROCS=1`` for Go; the load generator 
   callable, one ``send`` per event;
 * ``aichatflow``: ``aichatflow serve`` with a mock provider ``tokens_per_second = 20``,
   ``first_token_ms = 0``, ``burst = 1`` (model ``paced/x``). The mock's pacing is schedule-based
-  too, but a late pull gets every due token in one batch, i.e. one frame and one write.
+  too, but a late pull gets every due token in one batch, i.e. one frame and one write;
+* ``aichatflow (granian)``: the same, ``aichatflow serve --server granian``.
 
 Figures, per stack and size (median [min-max] over the repetitions; repetitions alternate the
 order of the stacks):
@@ -68,9 +69,9 @@ from _common import (
     scenario_parser,
     wait_quiet,
 )
-from _stacks import aichatflow_server, baseline_server
+from _stacks import GRANIAN, aichatflow_server, baseline_server
 
-STACKS = ["go", "uvicorn_raw", "aichatflow"]
+STACKS = ["go", "uvicorn_raw", "aichatflow", "aichatflow" + GRANIAN]
 GO = "go"
 INTERVAL_MS = 50
 RATE = 1000 // INTERVAL_MS
@@ -81,13 +82,13 @@ QUIET_S = 3.0
 
 
 def make_server(name: str, tmp: Path, notes: list[str]) -> Server | None:
-    if name == "aichatflow":
+    if name.startswith("aichatflow"):
         return aichatflow_server(name, tmp, SERVER_CPU, provider="paced", tokens_per_second=RATE)
     return baseline_server(name, tmp, notes, SERVER_CPU)
 
 
 def path_of(name: str) -> str:
-    return "/api/chat" if name == "aichatflow" else f"/api/chat?interval_ms={INTERVAL_MS}"
+    return "/api/chat" if name.startswith("aichatflow") else f"/api/chat?interval_ms={INTERVAL_MS}"
 
 
 def measure(server: Server, name: str, streams: int, events: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Knobs (``[providers.<name>]`` with ``kind = "mock"``): ``tokens_per_second``, ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -85,6 +86,19 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _deltas(text: str, *, reasoning: bool) -> tuple[ChatEvent, ...]:
+    """``text`` as frozen delta events, shared by every stream that says it: tokenizing and
+    building the answer was a tenth of the mock's cost per request."""
+    kind = ReasoningDelta if reasoning else TextDelta
+    return tuple(kind(t) for t in tokenize(text) or [" "])
+
+
+@functools.lru_cache(maxsize=1024)
+def _token_count(text: str) -> int:
+    return len(tokenize(text))
+
+
 class MockProvider:
     """A provider that needs nothing: see the module docstring for its knobs."""
 
@@ -117,14 +131,14 @@ class MockProvider:
             answer = prompt or "(empty)"
         else:
             answer = _ANSWER.format(prompt=short)
-        tokens = tokenize(answer) or [" "]
-        thoughts: list[str] = []
+        text = _deltas(answer, reasoning=False)
+        thoughts: tuple[ChatEvent, ...] = ()
         reasoning = 0
         if self._wants_reasoning(request.model):
-            thoughts = tokenize(_REASONING.format(prompt=short))
+            thoughts = _deltas(_REASONING.format(prompt=short), reasoning=True)
             reasoning = self.options.reasoning_tokens or len(thoughts)
         limit = request.token_limit
-        return _Plan(thoughts, reasoning, tokens, len(tokens) if limit is None else limit)
+        return _Plan(thoughts, reasoning, text, len(text) if limit is None else limit)
 
     async def _batches(self, request: ChatRequest) -> AsyncIterator[list[ChatEvent]]:
         opts = self.options
@@ -157,7 +171,7 @@ class MockProvider:
             i = j
         if n >= fault_at:
             await self._fault(n)
-        prompt_tokens = sum(len(tokenize(m.text())) for m in request.messages)
+        prompt_tokens = sum(_token_count(m.text()) for m in request.messages)
         usage = Usage(
             input_tokens=prompt_tokens,
             output_tokens=plan.total,
@@ -193,11 +207,17 @@ class _Plan:
 
     __slots__ = ("_text", "_thoughts", "reasoning", "total")
 
-    def __init__(self, thoughts: list[str], reasoning: int, tokens: list[str], text: int) -> None:
-        self._thoughts: list[ChatEvent] = [ReasoningDelta(t) for t in thoughts]
-        self._text: list[ChatEvent] = [TextDelta(t) for t in tokens]
+    def __init__(
+        self,
+        thoughts: tuple[ChatEvent, ...],
+        reasoning: int,
+        text: tuple[ChatEvent, ...],
+        count: int,
+    ) -> None:
+        self._thoughts = thoughts
+        self._text = text
         self.reasoning = reasoning
-        self.total = reasoning + text
+        self.total = reasoning + count
 
     def events(self, i: int, j: int) -> list[ChatEvent]:
         r, thoughts, text = self.reasoning, self._thoughts, self._text
