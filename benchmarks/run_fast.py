@@ -16,6 +16,9 @@ the load generator is a subprocess pinned to CPU 1):
   sse-starlette version; skipped with a note when either package is missing;
 * ``aichatflow b=1``: ``aichatflow serve`` with ``[providers.fast] kind="mock"
   tokens_per_second=0 first_token_ms=0 burst=1``: one event per batch, so one write per event;
+* ``aichatflow b=1 (granian)``: the same on ``aichatflow serve --server granian`` (one ASGI
+  ``send`` per event; granian's Rust side may merge sends into fewer ``write()`` calls when the
+  socket is busy: measured with strace, about 2.5 sends per ``writev``);
 * ``uvicorn_raw_coalesce``: 64 frames per ``send`` (BENCH.md's uvicorn_raw_coalesce);
 * ``aichatflow b=64``: the same server with ``burst=64``: 64 events per batch, merged into one
   text frame and one write.
@@ -55,7 +58,14 @@ from _common import (
     save,
     wait_quiet,
 )
-from _stacks import fastapi_missing, go_binary, go_server, python_baseline
+from _stacks import (
+    GRANIAN,
+    aichatflow_server,
+    fastapi_missing,
+    go_binary,
+    go_server,
+    python_baseline,
+)
 
 PY = sys.executable
 RAW = "uvicorn_raw"
@@ -78,28 +88,15 @@ STACKS = [
     Stack(GO, "go", "/api/chat", "Go design: goroutine, channel, Fprintf + Flush per event"),
     Stack(FSSE, "fsse", "/api/chat", "FastAPI + sse-starlette, json.dumps per event"),
     Stack("aichatflow b=1", "acf1", "/api/chat", "aichatflow serve, mock burst=1"),
+    Stack(
+        "aichatflow b=1" + GRANIAN,
+        "acf1g",
+        "/api/chat",
+        "aichatflow serve --server granian, mock burst=1",
+    ),
     Stack("uvicorn_raw_coalesce", "raw", "/api/chat?coalesce=64", "raw ASGI, 64 frames per send"),
     Stack("aichatflow b=64", "acf64", "/api/chat", "aichatflow serve, mock burst=64"),
 ]
-
-
-def aichatflow_cmd(config: Path) -> list[str]:
-    """``aichatflow serve --config`` in this interpreter.
-
-    ``python -m aichatflow.cli serve`` would be the obvious spelling, but ``cli.py`` has no
-    ``if __name__ == "__main__"`` guard, so it imports and exits without serving; calling the
-    click entry point does exactly what the ``aichatflow`` console script does.
-    """
-    code = "import sys; from aichatflow.cli import main; sys.argv[0] = 'aichatflow'; main()"
-    return [PY, "-c", code, "serve", "--config", str(config)]
-
-
-def write_config(path: Path, port: int, burst: int) -> None:
-    path.write_text(
-        f'host = "127.0.0.1"\nport = {port}\nlog_level = "warning"\ndefault_model = "fast/x"\n\n'
-        f'[providers.fast]\nkind = "mock"\ntokens_per_second = 0\nfirst_token_ms = 0\n'
-        f"burst = {burst}\n"
-    )
 
 
 def start_servers(tmp: Path, stacks: list[Stack]) -> dict[str, Server]:
@@ -122,20 +119,13 @@ def start_servers(tmp: Path, stacks: list[Stack]) -> dict[str, Server]:
             cmd = [PY, str(HERE / "baselines" / "uvicorn_raw.py"), "--port", str(port)]
             servers["raw"] = Server("uvicorn_raw", cmd, port, cpu=SERVER_CPU, log=tmp / "raw.log")
             servers["raw"].start()
-        for key, burst in (("acf1", 1), ("acf64", 64)):
-            if key not in wanted:
-                continue
-            port = free_port()
-            config = tmp / f"{key}.toml"
-            write_config(config, port, burst)
-            servers[key] = Server(
-                f"aichatflow burst={burst}",
-                aichatflow_cmd(config),
-                port,
-                cpu=SERVER_CPU,
-                log=tmp / f"{key}.log",
-            )
-            servers[key].start()
+        for key, burst, name in (
+            ("acf1", 1, "aichatflow burst=1"),
+            ("acf1g", 1, "aichatflow burst=1" + GRANIAN),
+            ("acf64", 64, "aichatflow burst=64"),
+        ):
+            if key in wanted:
+                servers[key] = aichatflow_server(name, tmp, SERVER_CPU, burst=burst).start()
     except BaseException:
         for server in servers.values():
             server.stop()
