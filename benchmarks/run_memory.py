@@ -44,7 +44,7 @@ from _common import (
     wait_quiet,
 )
 from _single import Target, one
-from _stacks import BENCH_BODY, PY, aichatflow_server, baseline_server
+from _stacks import BENCH_BODY, GRANIAN, PY, aichatflow_server, baseline_server
 
 HOLD_MS = 600_000
 BATCH = 500
@@ -127,10 +127,10 @@ def holder_main(args: argparse.Namespace) -> None:
 
 
 def start_stack(name: str, tmp: Path, notes: list[str]) -> tuple[Server, str] | None:
-    if name != "aichatflow":
+    if not name.startswith("aichatflow"):
         server = baseline_server(name, tmp, notes, SERVER_CPU)
         return None if server is None else (server, f"/api/chat?delay_ms={HOLD_MS}")
-    server = aichatflow_server("aichatflow", tmp, SERVER_CPU, first_token_ms=HOLD_MS)
+    server = aichatflow_server(name, tmp, SERVER_CPU, first_token_ms=HOLD_MS)
     return server, "/api/chat"
 
 
@@ -174,7 +174,7 @@ def measure_one(name: str, streams: int, tmp: Path, notes: list[str]) -> dict[st
         # Warm-up (imports, first-request caches, the allocator's first arenas): complete
         # requests for the baselines, then 50 held streams for every stack, released.
         body = orjson.dumps({**BENCH_BODY, "max_tokens": 10})
-        if name != "aichatflow":  # its mock always waits first_token_ms
+        if not name.startswith("aichatflow"):  # its mock always waits first_token_ms
             for _ in range(20):
                 one(Target(name, server.port, "/api/chat", body))
         holder, _ = start_holder(server.port, path, 50)
@@ -203,7 +203,7 @@ def measure_one(name: str, streams: int, tmp: Path, notes: list[str]) -> dict[st
         server.stop()
 
 
-STACKS = ["go", "uvicorn_raw", "fastapi_sse_starlette", "aichatflow"]
+STACKS = ["go", "uvicorn_raw", "fastapi_sse_starlette", "aichatflow", "aichatflow" + GRANIAN]
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ first ``event: text`` frame. Every stack streams the mock's tokens with no first
 (``max_tokens`` 16), one worker on CPU 0, the client on CPU 1:
 
 * ``go`` (skipped with a note when Go is not installed), ``uvicorn_raw``,
-  ``fastapi_sse_starlette`` (skipped when not installed), ``aichatflow`` (mock, burst 1).
+  ``fastapi_sse_starlette`` (skipped when not installed), ``aichatflow`` (mock, burst 1),
+  ``aichatflow (granian)``.
 
 BENCH.md's idle-server figures: Go 0.34 / 0.79 ms, uvicorn_raw 0.57 / 0.75 ms, sse-starlette
 0.74 / 1.19 ms. Run: ``.venv/bin/python benchmarks/run_ttfe.py`` (< 1 minute) or ``--quick``.
@@ -24,6 +25,7 @@ from _common import CLIENT_CPU, SERVER_CPU, TIMES, Server, machine, pin_self, sa
 from _single import Target, measure, summary
 from _stacks import (
     BENCH_BODY,
+    GRANIAN,
     aichatflow_server,
     fastapi_missing,
     go_binary,
@@ -50,7 +52,8 @@ def start_all(tmp: Path, notes: list[str]) -> list[tuple[Server, str]]:
                 "fastapi_sse_starlette", "fastapi_sse_starlette.py", tmp, SERVER_CPU
             )
             started.append((server.start(), "/api/chat"))
-        started.append((aichatflow_server("aichatflow", tmp, SERVER_CPU).start(), "/api/chat"))
+        for name in ("aichatflow", "aichatflow" + GRANIAN):
+            started.append((aichatflow_server(name, tmp, SERVER_CPU).start(), "/api/chat"))
     except BaseException:
         for server, _ in started:
             server.stop()
