@@ -4,7 +4,8 @@ Scenarios (each its own script, run as a subprocess so a crash in one cannot lea
 another behind; never two at once): ``fast`` (run_fast.py), ``proxy`` (run_proxy.py: burst
 upstream), ``proxy-paced`` (run_proxy.py --upstream paced: one event per upstream read), ``ttfe``
 (run_ttfe.py), ``memory`` (run_memory.py), ``paced`` (run_paced.py: 2,500 and 5,000 streams at
-20 events/s), ``slow-client`` (run_slow_client.py: 99 paced readers beside one that never reads).
+20 events/s), ``slow-client`` (run_slow_client.py: 99 paced readers beside one that never reads),
+``workers`` (run_workers.py: fast and paced on one and two workers).
 ``--quick`` is passed to each (a few minutes in all on a 2-core machine); without it the full
 runs take about 20 minutes.
 
@@ -38,9 +39,10 @@ SCENARIOS = {
     "memory": ["run_memory.py"],
     "paced": ["run_paced.py"],
     "slow-client": ["run_slow_client.py"],
+    "workers": ["run_workers.py"],
 }
 TIMEOUTS = {"fast": 900, "proxy": 900, "proxy-paced": 900, "ttfe": 300, "memory": 900}
-TIMEOUTS |= {"paced": 720, "slow-client": 300}
+TIMEOUTS |= {"paced": 900, "slow-client": 300, "workers": 600}
 _RAW = re.compile(r"Raw results: (\S+\.json)")
 
 

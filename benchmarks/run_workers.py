@@ -4,8 +4,8 @@ What it answers (BENCH.md target 5: two workers on two cores >= 1.8x one worker)
 load run against ``aichatflow serve --workers 1`` and ``--workers 2`` in the same repetition,
 the ratio ``2w / 1w`` per repetition, and where the CPU went. Scenarios: ``fast`` (100 streams x
 2,000 events, mock ``tokens_per_second = 0``, ``burst = 1``: one write per event, the CPU-bound
-case). A scenario is a :class:`Scenario`; adding one (``paced``...) means declaring it and
-passing it to :func:`compare_workers`.
+case) and ``paced`` (5,000 streams at 20 events/s, connects spread over 1 s). A scenario is a
+:class:`Scenario`; adding one means declaring it and passing it to :func:`compare_workers`.
 
 The honest problem on a 2-core machine: the load generator needs CPU too, and two workers want
 both cores. So the servers are not pinned at start (BENCH.md's server-on-CPU-0 rule would put
@@ -107,7 +107,17 @@ class Scenario:
 
 
 FAST = Scenario("fast", 100, 2000, (100, 500), {"tokens_per_second": 0, "burst": 1})
-SCENARIOS = {s.name: s for s in (FAST,)}
+PACED = Scenario(
+    "paced",
+    5000,
+    100,
+    (1000, 40),
+    {"tokens_per_second": 20},
+    provider="paced",
+    load_options={"interval": 0.05, "ramp_s": 1.0},
+)
+"""BENCH.md's paced load at 5,000 streams (20 events/s each, 100 events: 5 s per stream)."""
+SCENARIOS = {s.name: s for s in (FAST, PACED)}
 
 
 ALL_CPUS = tuple(sorted(os.sched_getaffinity(0)))
