@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 from ..config import Settings
 from ..stream.watchdog import Watchdog
 from .app import create_app
-from .runner import SHUTDOWN_GRACE
+from .runner import SHUTDOWN_GRACE, tune_gc
 
 DRAIN_SIGNAL = signal.SIGUSR1
 MAX_CONCURRENT = 65_536
@@ -60,6 +60,7 @@ def worker_app() -> Starlette:
             yield state
 
     app.router.lifespan_context = lifespan
+    tune_gc()
     return app
 
 

@@ -47,7 +47,7 @@ from types import FrameType
 from ..config import Settings
 from ..errors import AIChatFlowError
 from .app import create_app
-from .runner import SHUTDOWN_GRACE, Server, server_config
+from .runner import SHUTDOWN_GRACE, Server, server_config, tune_gc
 
 log = logging.getLogger("aichatflow.workers")
 
@@ -119,6 +119,7 @@ def _worker_main(settings: Settings, ready: Event) -> None:
     except (OSError, AIChatFlowError) as exc:
         log.error("worker %d cannot start: %s", os.getpid(), exc)
         sys.exit(1)
+    tune_gc()
     server.run(sockets=[sock])
 
 
