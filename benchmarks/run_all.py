@@ -32,12 +32,12 @@ from typing import Any
 from _common import HERE, RESULTS, machine
 
 SCENARIOS = {
-    "fast": ["run_fast.py"],
+    "fast": ["run_fast.py", "--reps", "3"],
     "proxy": ["run_proxy.py"],
     "proxy-paced": ["run_proxy.py", "--upstream", "paced"],
     "ttfe": ["run_ttfe.py"],
     "memory": ["run_memory.py"],
-    "paced": ["run_paced.py"],
+    "paced": ["run_paced.py", "--reps", "2"],
     "slow-client": ["run_slow_client.py"],
     "workers": ["run_workers.py"],
 }
@@ -49,15 +49,18 @@ _RAW = re.compile(r"Raw results: (\S+\.json)")
 def run(name: str, quick: bool) -> tuple[str, dict[str, Any] | None, int]:
     """(markdown the scenario printed, its raw JSON, exit status)."""
     script, *extra = SCENARIOS[name]
-    cmd = [sys.executable, str(HERE / script), *extra] + (["--quick"] if quick else [])
+    # --quick is a smoke run: no waiting for idle cores between runs either.
+    cmd = [sys.executable, str(HERE / script), *extra]
+    cmd += ["--quick", "--no-quiet-wait"] if quick else []
     print(f"## {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
     try:
         done = subprocess.run(
             cmd, stdout=subprocess.PIPE, text=True, timeout=TIMEOUTS[name], check=False
         )
     except subprocess.TimeoutExpired:
         return f"\n{name}: timed out after {TIMEOUTS[name]} s\n", None, 124
-    out = done.stdout
+    out = done.stdout + f"\n({name}: {time.monotonic() - t0:.0f} s)\n"
     raw = None
     match = _RAW.search(out)
     if match and Path(match.group(1)).exists():

@@ -155,6 +155,12 @@ LAYOUTS = (
 )
 
 
+def chosen_layouts(args: argparse.Namespace) -> list[Layout]:
+    """``--layouts``; with ``--quick`` only ``own cores`` (the like-for-like ratio) by default."""
+    names = args.layouts or ("own cores" if args.quick else ",".join(la.name for la in LAYOUTS))
+    return [la for la in LAYOUTS if la.name in names.split(",")]
+
+
 def pin_tree(server: Server, cpus: frozenset[int]) -> None:
     """Every thread of every process of the server onto ``cpus`` (it runs, unpinned, between)."""
     for pid in tree_pids(server.pid):
@@ -329,7 +335,7 @@ def compare_workers(
         for n in WORKERS:
             servers[n] = start_server(tmp, scenario, n)
             load(servers[n], scenario, LAYOUTS[0], n, 20, 200)  # warm-up, not recorded
-        cells = [(n, layout) for layout in LAYOUTS for n in WORKERS]
+        cells = [(n, layout) for layout in chosen_layouts(args) for n in WORKERS]
         for rep in range(args.reps):
             shift = rep % len(cells)
             for n, layout in cells[shift:] + cells[:shift]:
@@ -521,6 +527,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 repetition, the scenario's quick size")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    ap.add_argument("--layouts", default="", help="comma-separated; --quick: own cores")
     ap.add_argument("--no-quiet-wait", action="store_true", help="do not wait for idle cores")
     args = ap.parse_args()
     if args.quick:
@@ -529,7 +536,8 @@ def main() -> None:
     info = machine()
     print(
         f"# workers: {[s.name for s in chosen]}, 1 vs 2 workers, {args.reps} repetition(s), "
-        f"{info['cpus']} CPUs ({info['cpu_model']}), layouts {[la.name for la in LAYOUTS]}",
+        f"{info['cpus']} CPUs ({info['cpu_model']}), layouts "
+        f"{[la.name for la in chosen_layouts(args)]}",
         file=sys.stderr,
     )
     runs: list[dict[str, Any]] = []
@@ -548,7 +556,8 @@ def main() -> None:
         f"median [min{DASH}max] of {args.reps}\n"
     )
     print(table(rows))
-    print("\nLayouts: " + "; ".join(f"`{la.name}`: {la.note}" for la in LAYOUTS) + ".")
+    layouts = chosen_layouts(args)
+    print("\nLayouts: " + "; ".join(f"`{la.name}`: {la.note}" for la in layouts) + ".")
     for note in bottleneck_notes(rows):
         print(f"\n{note}")
     print(
