@@ -287,6 +287,16 @@ def med(values: Sequence[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def column(rows: Sequence[dict[str, Any]], key: str) -> list[float]:
+    """``key`` of every row that has it (runs that failed have no figures)."""
+    return [float(r[key]) for r in rows if r.get(key) is not None]
+
+
+def median_text(values: Sequence[float], digits: int = 0) -> str:
+    """The median with thousands separators, or a dash when there is nothing to show."""
+    return f"{statistics.median(values):,.{digits}f}" if values else "\u2014"
+
+
 def fmt_range(values: Sequence[float], digits: int = 0, unit: str = "") -> str:
     """``median [min-max]`` with thousands separators: how BENCH.md reports every figure."""
     if not values:

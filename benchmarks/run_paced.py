@@ -59,9 +59,11 @@ from _common import (
     SERVER_CPU,
     TIMES,
     Server,
+    column,
     finish,
     fmt_range,
     machine,
+    median_text,
     pin_self,
     raise_nofile,
     run_loadgen,
@@ -154,10 +156,6 @@ def progress(r: dict[str, Any]) -> str:
     )
 
 
-def _col(rs: list[dict[str, Any]], key: str) -> list[float]:
-    return [float(r[key]) for r in rs if r.get(key) is not None]
-
-
 def _vs_go(mine: list[dict[str, Any]], go: dict[int, dict[str, Any]], key: str) -> list[float]:
     """Per repetition: this stack's ``key`` over Go's in the same repetition."""
     pairs = [(r.get(key), go.get(r["rep"], {}).get(key)) for r in mine]
@@ -175,7 +173,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mine = [r for r in runs if r["size"] == size and r["stack"] == name]
         go = {r["rep"]: r for r in runs if r["size"] == size and r["stack"] == GO}
         row: dict[str, Any] = {"stack": name, "streams": size, "offered_events_per_s": size * RATE}
-        row.update({key: _col(mine, key) for key in KEYS + LATENESS})
+        row.update({key: column(mine, key) for key in KEYS + LATENESS})
         row["server_core_busy_pct"] = [
             r["core_busy_pct"][SERVER_CPU] for r in mine if "wall_s" in r
         ]
@@ -186,10 +184,6 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["failures"] = sorted({f for r in mine for f in r["failures"]})
         rows.append(row)
     return rows
-
-
-def _median(values: list[float], digits: int = 0) -> str:
-    return f"{statistics.median(values):,.{digits}f}" if values else "—"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -203,14 +197,14 @@ def table(rows: list[dict[str, Any]]) -> str:
         ratio = fmt_range(r["events_ratio_vs_go"], 2) + TIMES if r["events_ratio_vs_go"] else "—"
         p99_ratio = fmt_range(r["p99_ratio_vs_go"], 2) + TIMES if r["p99_ratio_vs_go"] else "—"
         late = (
-            f"{_median(r['lateness_ms_p50'], 1)} / {fmt_range(r['lateness_ms_p99'], 1)} "
-            f"/ {_median(r['lateness_ms_max'])}"
+            f"{median_text(r['lateness_ms_p50'], 1)} / {fmt_range(r['lateness_ms_p99'], 1)} "
+            f"/ {median_text(r['lateness_ms_max'])}"
         )
         lines.append(
             f"| {r['stack']} | {r['streams']:,} | {fmt_range(r['events_per_s'])} "
             f"({r['offered_events_per_s']:,}) | {ratio} | {fmt_range(r['server_cpu_pct'])} "
             f"| {fmt_range(r['loadgen_cpu_pct'])} | {late} | {p99_ratio} "
-            f"| {_median(r['ttfe_ms_p50'], 2)} / {_median(r['ttfe_ms_p99'], 1)} "
+            f"| {median_text(r['ttfe_ms_p50'], 2)} / {median_text(r['ttfe_ms_p99'], 1)} "
             f"| {r['failed_streams']:,} of {r['total_streams']:,} |"
         )
     return "\n".join(lines)
@@ -219,8 +213,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 def loadgen_notes(rows: list[dict[str, Any]]) -> list[str]:
     """BENCH.md: the load generator must not be the bottleneck; say where it used more CPU."""
     heavy = [
-        f"{r['stack']} at {r['streams']:,} ({_median(r['loadgen_cpu_pct'])} % vs server "
-        f"{_median(r['server_cpu_pct'])} %)"
+        f"{r['stack']} at {r['streams']:,} ({median_text(r['loadgen_cpu_pct'])} % vs server "
+        f"{median_text(r['server_cpu_pct'])} %)"
         for r in rows
         if r["loadgen_cpu_pct"]
         and r["server_cpu_pct"]

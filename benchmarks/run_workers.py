@@ -68,9 +68,11 @@ from _common import (
     HOST,
     TIMES,
     Server,
+    column,
     cpu_seconds,
     fmt_range,
     machine,
+    median_text,
     save,
     tree_pids,
     wait_quiet,
@@ -368,10 +370,6 @@ def progress(r: dict[str, Any]) -> str:
     )
 
 
-def _col(rs: list[dict[str, Any]], key: str) -> list[float]:
-    return [float(r[key]) for r in rs if r.get(key) is not None]
-
-
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (scenario, layout, workers): per-repetition values and the ratio against 1 worker."""
     rows = []
@@ -398,7 +396,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "lateness_ms_p99",
             "background_busy_pct",
         ):
-            row[key] = _col(mine, key)
+            row[key] = column(mine, key)
         row["ratio_vs_1w"] = [
             r["events_per_s"] / one[r["rep"]]
             for r in mine
@@ -413,10 +411,6 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["failures"] = sorted({f for r in mine for f in r["failures"]})
         rows.append(row)
     return rows
-
-
-def _median(values: list[float], digits: int = 0) -> str:
-    return f"{statistics.median(values):,.{digits}f}" if values else "—"
 
 
 def _split(row: dict[str, Any]) -> list[float]:
@@ -440,9 +434,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['scenario']} | {r['layout']} | {r['workers']} | {fmt_range(r['events_per_s'])} "
             f"| {ratio} | {fmt_range(r['server_cpu_pct'])} "
-            f"| {fmt_range(r['server_cpu_us_per_event'], 2)} | {_median(r['events_per_write'], 1)} "
+            f"| {fmt_range(r['server_cpu_us_per_event'], 2)} "
+            f"| {median_text(r['events_per_write'], 1)} "
             f"| {split or '—'} | {fmt_range(r['loadgen_cpu_pct'])} "
-            f"({_median(r['loadgen_busiest_pct'])}) | {fmt_range(r['cores_busy_pct'])} "
+            f"({median_text(r['loadgen_busiest_pct'])}) | {fmt_range(r['cores_busy_pct'])} "
             + (f"| {fmt_range(r['lateness_ms_p99'], 1)} " if paced else "")
             + f"| {r['failed_streams']} of {r['total_streams']} |"
         )
