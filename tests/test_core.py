@@ -197,6 +197,21 @@ def test_openai_stream_dialect_chunks() -> None:
     assert all(c["id"] == "chatcmpl-sid" and c["model"] == "m/x" for c in chunks)
 
 
+def test_openai_stream_dialect_merges_runs_of_deltas() -> None:
+    """A batch (a lagging client, a burst upstream read) leaves as one chunk per run of one kind,
+    in order, with the text unchanged."""
+    d = OpenAIStreamDialect("sid", "m/x")
+    batch = [ReasoningDelta("th"), ReasoningDelta("ink"), TextDelta("He"), TextDelta("llo")]
+    batch += [ToolCallDelta(index=0, id="c", name="f", arguments="{}"), TextDelta("!")]
+    payloads = [orjson.loads(e.data) for e in SSEDecoder().feed(d.render(batch))]
+    deltas = [p["choices"][0]["delta"] for p in payloads]
+    assert deltas[0] == {"reasoning_content": "think"}
+    assert deltas[1] == {"content": "Hello"}
+    assert "tool_calls" in deltas[2]
+    assert deltas[3] == {"content": "!"}
+    assert len(deltas) == 4
+
+
 def test_openai_stream_error_has_no_done() -> None:
     d = OpenAIStreamDialect("sid", "m")
     body = d.render([TextDelta("a"), StreamError(code="upstream_timeout", message="slow")])

@@ -126,18 +126,34 @@ class OpenAIStreamDialect(_Base):
             return b""
         self.content = False
         out: list[bytes] = []
+        run: list[str] = []  # consecutive deltas of one kind become one chunk, as in native
+        run_cls: type | None = None
         for event in batch:
             cls = event.__class__
-            if cls is TextDelta:
+            if cls is TextDelta or cls is ReasoningDelta:
                 self.content = True
-                out.append(self._chunk(b'{"content":' + _dumps(event.text) + b"}"))  # type: ignore[union-attr]
-            elif cls is ReasoningDelta:
-                self.content = True
-                text = _dumps(event.text)  # type: ignore[union-attr]
-                out.append(self._chunk(b'{"reasoning_content":' + text + b"}"))
-            elif self._other(event, out):
+                if cls is not run_cls and run:
+                    out.append(self._delta_chunk(run_cls, run))
+                    run = []
+                run_cls = cls
+                run.append(event.text)  # type: ignore[union-attr]
+                continue
+            if run:
+                out.append(self._delta_chunk(run_cls, run))
+                run = []
+                run_cls = None
+            if self._other(event, out):
                 break
+        if run:
+            out.append(self._delta_chunk(run_cls, run))
         return b"".join(out)
+
+    def _delta_chunk(self, cls: type | None, texts: list[str]) -> bytes:
+        """One chunk for a run of deltas: a lagging client gets the same text in fewer chunks,
+        and the first content of a burst is not held back behind hundreds of tiny chunks."""
+        key = b'{"content":' if cls is TextDelta else b'{"reasoning_content":'
+        text = texts[0] if len(texts) == 1 else "".join(texts)
+        return self._chunk(key + _dumps(text) + b"}")
 
     def _other(self, event: ChatEvent, out: list[bytes]) -> bool:
         if isinstance(event, ToolCallDelta):
