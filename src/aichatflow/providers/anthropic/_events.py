@@ -34,6 +34,7 @@ from ...events import (
     Usage,
     UsageUpdate,
 )
+from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -129,17 +130,7 @@ class EventParser:
         """Parse one SSE event (``name`` is its ``event:`` field) into ``out``."""
         if name == "ping":
             return False
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamBadResponse(
-                f"{self.provider}: upstream sent an event that is not JSON", provider=self.provider
-            ) from None
-        if not isinstance(payload, dict):
-            raise UpstreamBadResponse(
-                f"{self.provider}: upstream sent an event that is not an object",
-                provider=self.provider,
-            )
+        payload = json_object(data, self.provider, "an event")
         return self.handle(payload, out, name)
 
     def handle(self, payload: dict[str, Any], out: list[ChatEvent], name: str = "") -> bool:

@@ -33,6 +33,7 @@ from ...events import (
     ToolCallDelta,
     Usage,
 )
+from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -130,17 +131,7 @@ class ResponseParser:
 
     def feed(self, data: str, out: list[ChatEvent]) -> None:
         """Parse one whole ``GenerateContentResponse`` (or error) into ``out``."""
-        try:
-            response = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamBadResponse(
-                f"{self.provider}: upstream sent a frame that is not JSON", provider=self.provider
-            ) from None
-        if not isinstance(response, dict):
-            raise UpstreamBadResponse(
-                f"{self.provider}: upstream sent a frame that is not an object",
-                provider=self.provider,
-            )
+        response = json_object(data, self.provider, "a frame")
         if "error" in response:
             raise gemini_error(response, self.provider, self.secrets)
         try:

@@ -34,6 +34,7 @@ from ...events import (
     Usage,
     UsageUpdate,
 )
+from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -76,12 +77,7 @@ class LineParser:
 
     def feed(self, line: bytes, out: list[ChatEvent]) -> bool:
         """Parse one line into ``out``; True at the ``done`` line (the stream is complete)."""
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise self._bad("a line that is not JSON") from None
-        if not isinstance(obj, dict):
-            raise self._bad("a line that is not a JSON object")
+        obj = json_object(line, self.provider, "a line")
         if "error" in obj:
             raise in_band_error(obj["error"], self.provider, self.secrets)
         message = obj.get("message")

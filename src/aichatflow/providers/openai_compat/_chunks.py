@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from ...errors import UpstreamBadResponse, error_for_code, redact
+from ...errors import error_for_code, redact
 from ...events import (
     ChatEvent,
     Finish,
@@ -26,6 +24,7 @@ from ...events import (
     Usage,
     UsageUpdate,
 )
+from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -131,17 +130,7 @@ class ChunkParser:
             return True
         if not data or data[0] == ":":  # data-only keep-alives some relays send
             return False
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamBadResponse(
-                f"{self.provider}: upstream sent a frame that is not JSON", provider=self.provider
-            ) from None
-        if not isinstance(chunk, dict):
-            raise UpstreamBadResponse(
-                f"{self.provider}: upstream sent a frame that is not an object",
-                provider=self.provider,
-            )
+        chunk = json_object(data, self.provider, "a frame")
         if "error" in chunk or chunk.get("object") == "error":
             raise in_band_error(chunk, self.provider, self.secrets)
         for choice in chunk.get("choices") or ():
