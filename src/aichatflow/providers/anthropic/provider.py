@@ -10,7 +10,7 @@ for the end of a body whose ``message_stop`` has already arrived.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -25,9 +25,9 @@ from ...events import ChatEvent
 from ...messages import ChatRequest
 from ...sse.decode import SSEDecoder
 from ...stream.source import ChatStream
-from .._http import HttpClient, UpstreamResponse
+from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
-from .._retry import retrying
+from .._http_provider import HttpProvider
 from .._sse_batches import SSEBatches
 from ._convert import request_body
 from ._events import EventParser
@@ -44,7 +44,7 @@ def _positive_int(name: str, provider: str, value: Any) -> int:
     return value
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpProvider):
     """Streams messages from Anthropic's API (or anything that speaks it, such as LiteLLM)."""
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
@@ -57,10 +57,14 @@ class AnthropicProvider:
             models=DEFAULT_MODELS,
             extra=frozenset({"max_tokens", "thinking_budget"}),
         )
-        self.name = name
+        super().__init__(
+            name,
+            cfg,
+            accept="text/event-stream",
+            auth_header="x-api-key",
+            headers={"anthropic-version": API_VERSION},
+        )
         self.url = cfg.base_url + "/v1/messages"
-        self._key = cfg.api_key
-        self._models = cfg.models
         self.max_tokens = _positive_int("max_tokens", name, options.get("max_tokens", 4096))
         budget = options.get("thinking_budget")
         self.thinking_budget = (
@@ -68,21 +72,6 @@ class AnthropicProvider:
         )
         if self.thinking_budget is not None and self.thinking_budget >= self.max_tokens:
             raise ConfigError(f"provider {name!r}: thinking_budget must be below max_tokens")
-        self.max_event_bytes = cfg.max_event_bytes
-        self.retry = cfg.retry
-        self._http = HttpClient(name, cfg.http)
-        self._headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream",
-            "anthropic-version": API_VERSION,
-        }
-        self._headers.update(cfg.headers)
-        if self._key:
-            self._headers["x-api-key"] = self._key
-
-    @property
-    def models(self) -> Sequence[str]:
-        return self._models
 
     def stream(self, request: ChatRequest) -> ChatStream:
         data = request_body(
@@ -94,13 +83,10 @@ class AnthropicProvider:
         def attempt() -> AsyncIterator[list[ChatEvent]]:
             return self._attempt(model, body)
 
-        return ChatStream(retrying(self.retry, attempt, provider=self.name))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return self.retried(attempt)
 
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
-        secrets = (self._key,) if self._key else ()
+        secrets = self.secrets
         parser = EventParser(self.name, model, secrets)
         post = self._http.post(self.url, headers=self._headers, body=body, secrets=secrets)
         async with post as resp:

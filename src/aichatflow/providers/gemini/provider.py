@@ -17,7 +17,7 @@ the consumer closing or cancelling us) closes the upstream response at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -37,9 +37,9 @@ from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.decode import EventTooLargeWithPartial
 from ...stream.source import ChatStream, aclose_quietly
-from .._http import HttpClient, UpstreamResponse
+from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
-from .._retry import retrying
+from .._http_provider import HttpProvider
 from ._convert import request_body
 from ._decode import GeminiSSEDecoder
 from ._events import ResponseParser
@@ -50,7 +50,7 @@ KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite")
 
 
-class GeminiProvider:
+class GeminiProvider(HttpProvider):
     """Streams ``generateContent`` answers from the Gemini API (or anything speaking it)."""
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
@@ -66,22 +66,9 @@ class GeminiProvider:
         include_thoughts = options.get("include_thoughts", True)
         if not isinstance(include_thoughts, bool):
             raise ConfigError(f"provider {name!r}: include_thoughts must be true or false")
-        self.name = name
+        super().__init__(name, cfg, accept="text/event-stream", auth_header="x-goog-api-key")
         self.include_thoughts = include_thoughts
         self.base_url = cfg.base_url
-        self._key = cfg.api_key
-        self._models = cfg.models
-        self.max_event_bytes = cfg.max_event_bytes
-        self.retry = cfg.retry
-        self._http = HttpClient(name, cfg.http)
-        self._headers = {"content-type": "application/json", "accept": "text/event-stream"}
-        self._headers.update(cfg.headers)
-        if self._key:  # no header at all without a key: an empty value is an invalid header
-            self._headers["x-goog-api-key"] = self._key
-
-    @property
-    def models(self) -> Sequence[str]:
-        return self._models
 
     def url(self, model: str) -> str:
         """The streaming URL of ``model`` (a ``models/`` prefix is accepted and dropped)."""
@@ -95,13 +82,10 @@ class GeminiProvider:
         def attempt() -> AsyncIterator[list[ChatEvent]]:
             return self._attempt(request.model, url, body)
 
-        return ChatStream(retrying(self.retry, attempt, provider=self.name))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return self.retried(attempt)
 
     async def _attempt(self, model: str, url: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
-        secrets = (self._key,) if self._key else ()
+        secrets = self.secrets
         async with self._http.stream("POST", url, headers=self._headers, body=body) as resp:
             if resp.status != 200:
                 raw = await resp.read(self._http.options.max_error_body)

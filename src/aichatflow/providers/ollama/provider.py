@@ -15,7 +15,7 @@ raises ``UpstreamDisconnected``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -30,9 +30,9 @@ from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.ndjson import LineTooLarge, NDJSONDecoder
 from ...stream.source import ChatStream
-from .._http import HttpClient, UpstreamResponse
+from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
-from .._retry import retrying
+from .._http_provider import HttpProvider
 from ._convert import request_body
 from ._events import LineParser
 
@@ -64,7 +64,7 @@ def _parse(
     return out, False, None
 
 
-class OllamaProvider:
+class OllamaProvider(HttpProvider):
     """Streams chat from an Ollama server's ``/api/chat``."""
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
@@ -73,22 +73,15 @@ class OllamaProvider:
         cfg = HttpProviderConfig.parse(
             name, options, base_url=DEFAULT_BASE_URL, extra=frozenset({"think"})
         )
-        self.name = name
+        super().__init__(
+            name,
+            cfg,
+            accept="application/x-ndjson",
+            auth_header="authorization",
+            auth_prefix="Bearer ",
+        )
         self.url = cfg.base_url + "/api/chat"
-        self._key = cfg.api_key
         self.think = _think(name, options.get("think"))
-        self._models = cfg.models
-        self.max_event_bytes = cfg.max_event_bytes
-        self.retry = cfg.retry
-        self._http = HttpClient(name, cfg.http)
-        self._headers = {"content-type": "application/json", "accept": "application/x-ndjson"}
-        self._headers.update(cfg.headers)
-        if self._key:  # never an empty bearer (PEERS.md section 6)
-            self._headers["authorization"] = f"Bearer {self._key}"
-
-    @property
-    def models(self) -> Sequence[str]:
-        return self._models
 
     def stream(self, request: ChatRequest) -> ChatStream:
         body = orjson.dumps(request_body(request, think=self.think))
@@ -96,13 +89,10 @@ class OllamaProvider:
         def attempt() -> AsyncIterator[list[ChatEvent]]:
             return self._attempt(request.model, body)
 
-        return ChatStream(retrying(self.retry, attempt, provider=self.name))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return self.retried(attempt)
 
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
-        secrets = (self._key,) if self._key else ()
+        secrets = self.secrets
         post = self._http.post(self.url, headers=self._headers, body=body, secrets=secrets)
         async with post as resp:
             yield [StreamStart(model=f"{self.name}/{model}", response_id=uuid.uuid4().hex)]

@@ -8,7 +8,7 @@ or cancelling us) closes the upstream response at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -23,9 +23,9 @@ from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.decode import SSEDecoder
 from ...stream.source import ChatStream
-from .._http import HttpClient, UpstreamResponse
+from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
-from .._retry import retrying
+from .._http_provider import HttpProvider
 from .._sse_batches import SSEBatches
 from ._chunks import ChunkParser
 from ._completion import completion_events
@@ -33,7 +33,7 @@ from ._convert import request_body
 from .profiles import Profile
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(HttpProvider):
     """Streams chat completions from an OpenAI-compatible ``base_url``."""
 
     def __init__(self, name: str, profile: Profile, options: Mapping[str, Any] | None = None):
@@ -46,23 +46,16 @@ class OpenAICompatProvider:
             key_envs=(profile.api_key_env,) if profile.api_key_env else (),
             models=profile.models,
         )
-        self.name = name
+        super().__init__(
+            name,
+            cfg,
+            accept="text/event-stream",
+            auth_header="authorization",
+            auth_prefix="Bearer ",
+            headers=profile.extra_headers,
+        )
         self.profile = profile
         self.url = cfg.base_url + "/chat/completions"
-        self._key = cfg.api_key
-        self._models = cfg.models
-        self.max_event_bytes = cfg.max_event_bytes
-        self.retry = cfg.retry
-        self._http = HttpClient(name, cfg.http)
-        self._headers = {"content-type": "application/json", "accept": "text/event-stream"}
-        self._headers.update(profile.extra_headers)
-        self._headers.update(cfg.headers)
-        if self._key:
-            self._headers["authorization"] = f"Bearer {self._key}"
-
-    @property
-    def models(self) -> Sequence[str]:
-        return self._models
 
     def stream(self, request: ChatRequest) -> ChatStream:
         body = orjson.dumps(request_body(request, self.profile))
@@ -70,13 +63,10 @@ class OpenAICompatProvider:
         def attempt() -> AsyncIterator[list[ChatEvent]]:
             return self._attempt(request.model, body)
 
-        return ChatStream(retrying(self.retry, attempt, provider=self.name))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return self.retried(attempt)
 
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
-        secrets = (self._key,) if self._key else ()
+        secrets = self.secrets
         post = self._http.post(self.url, headers=self._headers, body=body, secrets=secrets)
         async with post as resp:
             start = StreamStart(model=f"{self.name}/{model}", response_id=uuid.uuid4().hex)
