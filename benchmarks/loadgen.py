@@ -191,17 +191,25 @@ def dechunk(body: bytes, spans: list[tuple[int, int]] | None = None) -> tuple[by
     return b"".join(out), n, False
 
 
-def check_openai_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
-    """The same checks for an OpenAI ``chat.completion.chunk`` stream ending in ``[DONE]``."""
+def check_head(raw: bytes) -> tuple[int, StreamCheck | None]:
+    """(end of the response head, a failed check or None): HTTP 200 and a chunked body."""
     head_end = raw.find(b"\r\n\r\n")
     if head_end < 0:
-        return StreamCheck(False, "no response headers", 0, 0, 0, 0)
+        return head_end, StreamCheck(False, "no response headers", 0, 0, 0, 0)
     head = bytes(raw[:head_end]).lower()
     status = head.split(b" ", 2)[1] if head.startswith(b"http/1.1 ") else b"?"
     if status != b"200":
-        return StreamCheck(False, f"HTTP {status.decode()}", 0, 0, 0, 0)
+        return head_end, StreamCheck(False, f"HTTP {status.decode()}", 0, 0, 0, 0)
     if b"transfer-encoding: chunked" not in head:
-        return StreamCheck(False, "response is not chunked", 0, 0, 0, 0)
+        return head_end, StreamCheck(False, "response is not chunked", 0, 0, 0, 0)
+    return head_end, None
+
+
+def check_openai_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
+    """The same checks for an OpenAI ``chat.completion.chunk`` stream ending in ``[DONE]``."""
+    head_end, refused = check_head(raw)
+    if refused is not None:
+        return refused
     payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]))
     frames = payload.replace(b"\r\n", b"\n").split(b"\n\n")
     tail = frames.pop()
@@ -285,15 +293,9 @@ def check_stream(
     With ``stamps`` (a timed stream's read times and lengths) a passing stream also gets the
     arrival of each text frame.
     """
-    head_end = raw.find(b"\r\n\r\n")
-    if head_end < 0:
-        return StreamCheck(False, "no response headers", 0, 0, 0, 0)
-    head = bytes(raw[:head_end]).lower()
-    status = head.split(b" ", 2)[1] if head.startswith(b"http/1.1 ") else b"?"
-    if status != b"200":
-        return StreamCheck(False, f"HTTP {status.decode()}", 0, 0, 0, 0)
-    if b"transfer-encoding: chunked" not in head:
-        return StreamCheck(False, "response is not chunked", 0, 0, 0, 0)
+    head_end, refused = check_head(raw)
+    if refused is not None:
+        return refused
     spans: list[tuple[int, int]] = []
     payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]), spans)
     frames = payload.split(b"\n\n")
