@@ -321,3 +321,19 @@ def test_reasoning_signatures_are_kept_apart_and_never_merged() -> None:
     ]
     t = accumulate([ReasoningDelta("a", signature="S1"), ReasoningDelta("", redacted="R")])
     assert (t.reasoning, t.reasoning_signature, t.reasoning_redacted) == ("a", "S1", ("R",))
+
+
+def test_tool_call_arguments_as_an_object() -> None:
+    """Anthropic, Gemini and Ollama take tool arguments as an object: one parse, one error."""
+    from aichatflow.errors import RequestError
+    from aichatflow.messages import FunctionCall, ToolCall
+
+    def call(arguments: str) -> ToolCall:
+        return ToolCall(id="c1", function=FunctionCall(name="f", arguments=arguments))
+
+    assert call("").arguments_object() == {}
+    assert call('{"a": 1}').arguments_object() == {"a": 1}
+    with pytest.raises(RequestError, match="'c1' \\(f\\): arguments are not valid JSON"):
+        call("{nope").arguments_object()
+    with pytest.raises(RequestError, match="must be a JSON object"):
+        call("[1]").arguments_object()

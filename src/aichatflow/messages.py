@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import RequestError
 
 MAX_MESSAGES = 1000
 """Upper bound on messages per request: far above any real conversation, far below abuse."""
@@ -35,6 +38,20 @@ class ToolCall(_Frozen):
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
+
+    def arguments_object(self) -> dict[str, Any]:
+        """The arguments as a JSON object, for APIs that take one rather than JSON text
+        (Anthropic, Gemini, Ollama). Empty text is ``{}``; anything else but an object is the
+        caller's error (400)."""
+        text = self.function.arguments
+        where = f"tool call {self.id!r} ({self.function.name})"
+        try:
+            value = orjson.loads(text) if text.strip() else {}
+        except orjson.JSONDecodeError:
+            raise RequestError(f"{where}: arguments are not valid JSON") from None
+        if not isinstance(value, dict):
+            raise RequestError(f"{where}: arguments must be a JSON object")
+        return value
 
 
 class FunctionSpec(_Frozen):

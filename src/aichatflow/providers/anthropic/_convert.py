@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ...errors import RequestError
 from ...messages import ChatRequest, ContentPart, Message
 
@@ -62,16 +60,6 @@ def _content(message: Message) -> list[Block]:
     return blocks
 
 
-def _tool_input(arguments: str, name: str) -> Any:
-    try:
-        value = orjson.loads(arguments) if arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        raise RequestError(f"anthropic: arguments of tool call {name!r} are not JSON") from None
-    if not isinstance(value, dict):
-        raise RequestError(f"anthropic: arguments of tool call {name!r} must be a JSON object")
-    return value
-
-
 def _assistant(message: Message) -> list[Block]:
     blocks: list[Block] = []
     if message.reasoning_signature:
@@ -91,7 +79,7 @@ def _assistant(message: Message) -> list[Block]:
                 "type": "tool_use",
                 "id": call.id,
                 "name": name,
-                "input": _tool_input(call.function.arguments, name),
+                "input": call.arguments_object(),
             }
         )
     return blocks

@@ -20,8 +20,6 @@ import base64
 import binascii
 from typing import Any
 
-import orjson
-
 from ...errors import RequestError
 from ...messages import ChatRequest, ContentPart, Message
 
@@ -84,8 +82,8 @@ def _parts(message: Message, names: dict[str, str]) -> list[Part]:
     parts = _content_parts(message)
     if message.role != "assistant":
         return parts
-    calls = [
-        _function_call(c.function.name, c.function.arguments, c.id)
+    calls: list[Part] = [
+        {"functionCall": {"name": c.function.name, "args": c.arguments_object()}}
         for c in message.tool_calls or ()
     ]
     parts += calls
@@ -123,16 +121,6 @@ def _data_url(url: str) -> dict[str, str]:
     except binascii.Error:
         raise RequestError("gemini: an image data: URL is not valid base64") from None
     return {"mimeType": head[5 : -len(";base64")], "data": data}
-
-
-def _function_call(name: str, arguments: str, call_id: str) -> Part:
-    try:
-        args = orjson.loads(arguments) if arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        raise RequestError(f"tool call {call_id!r}: arguments are not valid JSON") from None
-    if not isinstance(args, dict):
-        raise RequestError(f"tool call {call_id!r}: arguments must be a JSON object")
-    return {"functionCall": {"name": name, "args": args}}
 
 
 def _generation_config(request: ChatRequest, include_thoughts: bool) -> dict[str, Any]:

@@ -18,25 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from ...errors import RequestError
 from ...messages import ChatRequest, Message
 
 _ROLES = {"developer": "system"}
 _BASE64_MARK = ";base64,"
-
-
-def _arguments(name: str, text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise RequestError(f"tool call {name!r}: arguments are not valid JSON") from None
-    if not isinstance(value, dict):
-        raise RequestError(f"tool call {name!r}: Ollama needs arguments as a JSON object")
-    return value
 
 
 def _images(message: Message) -> list[str]:
@@ -74,7 +60,7 @@ def convert_message(message: Message, tool_names: dict[str, str]) -> dict[str, A
             {
                 "function": {
                     "name": call.function.name,
-                    "arguments": _arguments(call.function.name, call.function.arguments),
+                    "arguments": call.arguments_object(),
                 }
             }
             for call in message.tool_calls
