@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from aichatflow.config import Settings
 from aichatflow.server import create_app
 from tests.support.server import LogCapture, RunningServer, serve
+from tests.support.upstream import FakeUpstream, fake_upstream
 
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("dev", deadline=None)
@@ -55,3 +56,12 @@ def start_server(server_logs: LogCapture) -> Iterator[Any]:
     yield start
     for cm in reversed(started):
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    """A fake OpenAI-compatible upstream (real sockets, real bytes), stopped after the test;
+    a test fails if the fake itself hit an error (a script it could not play)."""
+    with fake_upstream() as upstream:
+        yield upstream
+    assert not upstream.errors, upstream.errors

@@ -8,13 +8,6 @@ from tests.support.upstream import FakeUpstream, fake_upstream
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    with fake_upstream() as upstream:
-        yield upstream
-    assert not upstream.errors, upstream.errors
-
-
-@pytest.fixture
 def fake_upstream_server() -> Iterator[FakeUpstream]:
     """The fake upstream under another name, for tests that also use ``start_server``."""
     with fake_upstream() as upstream:

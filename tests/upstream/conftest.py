@@ -9,19 +9,11 @@ from typing import Any
 import pytest
 
 from tests.support.server import LogCapture, RunningServer
-from tests.support.upstream import FakeUpstream, fake_upstream
+from tests.support.upstream import FakeUpstream
 
 from ._client import NATIVE, OPENAI
 
 ServeFn = Callable[..., RunningServer]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    """A fake OpenAI-compatible upstream, stopped (thread joined) after the test."""
-    with fake_upstream() as upstream:
-        yield upstream
-    assert not upstream.errors, upstream.errors
 
 
 @pytest.fixture
