@@ -1,7 +1,7 @@
 """Process plumbing shared by the benchmark scripts: pinning, start/stop, CPU accounting.
 
 Kept apart from the scripts so every scenario starts, pins and kills its subprocesses the same
-way (BENCH.md: server on core 0, load generator on core 1, everything on 127.0.0.1, and nothing
+way (docs/benchmarks.md: server on core 0, load generator on core 1, all on 127.0.0.1, and nothing
 left running after a benchmark, whatever made it stop).
 """
 
@@ -298,7 +298,7 @@ def median_text(values: Sequence[float], digits: int = 0) -> str:
 
 
 def fmt_range(values: Sequence[float], digits: int = 0, unit: str = "") -> str:
-    """``median [min-max]`` with thousands separators: how BENCH.md reports every figure."""
+    """``median [min-max]`` with thousands separators: how every figure is reported."""
     if not values:
         return "—"
     m, lo, hi = med(values)

@@ -1,7 +1,7 @@
 """A fast fake OpenAI-compatible upstream: ``POST .../chat/completions`` streaming chunks.
 
 Raw asyncio (uvloop when installed), no framework, so that the upstream is never what a
-client-side measurement measures. Each request streams, as in WIRE.md section 3.1, a role chunk,
+client-side measurement measures. Each request streams, as OpenAI does, a role chunk,
 ``max_tokens`` content chunks, a ``finish_reason`` chunk, a usage chunk and ``data: [DONE]``;
 every SSE event is one HTTP chunk (``Transfer-Encoding: chunked``), the way uvicorn-based servers
 (vLLM, LiteLLM) and OpenAI send them. The path prefix picks the pacing:

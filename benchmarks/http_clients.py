@@ -2,7 +2,7 @@
 
 The proxy path's per-event cost is: socket read → HTTP/1.1 de-chunking → SSE decoding →
 chunk JSON → ``ChatEvent``. The last two are aichatflow's (``SSEDecoder``, ``ChunkParser``); the
-first two belong to the HTTP client, and BENCH.md's proxy target (≤ 15 µs CPU per event) leaves
+first two belong to the HTTP client, and the proxy target (≤ 15 µs CPU per event) leaves
 little room for a slow one. This measures, on one machine in one run:
 
 * ``parse_only``: ``SSEDecoder`` + ``ChunkParser`` fed the same bytes from memory (the floor);

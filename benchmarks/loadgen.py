@@ -1,7 +1,7 @@
 """Load generator for SSE chat endpoints: N concurrent streams over raw sockets.
 
 Why raw sockets and deferred parsing: the load generator must never be what limits the figure
-(BENCH.md, "How to measure it honestly"). While streams run, each socket read costs one
+(docs/benchmarks.md, "Measuring honestly"). While streams run, each socket read costs one
 ``bytearray`` append, one ``endswith`` (the chunked terminator ``0\\r\\n\\r\\n``) and, until the
 first text frame was seen, one bounded ``find``. De-chunking, splitting frames on ``\\n\\n``,
 counting ``event: text`` frames and checking the text happen after the clock stopped; their CPU is

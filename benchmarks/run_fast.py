@@ -2,13 +2,13 @@
 
 What it answers: how many text deltas per second one aichatflow worker delivers when the model
 is infinitely fast, what each costs in server CPU, and how that compares, *in the same run*, with
-the least a Python server can do (``baselines/uvicorn_raw.py``). BENCH.md's absolute figures come
+the least a Python server can do (``baselines/uvicorn_raw.py``). Earlier figures come
 from other runs; only the ratios measured here, pair by pair, are comparable.
 
 Stacks (each its own server subprocess, one uvicorn worker, uvloop + httptools, pinned to CPU 0;
 the load generator is a subprocess pinned to CPU 1):
 
-* ``uvicorn_raw``: one ``send`` per event (BENCH.md's uvicorn_raw);
+* ``uvicorn_raw``: one ``send`` per event (the baseline of docs/benchmarks.md);
 * ``go``: ``baselines/go/main.go``, the original Go design (goroutine → channel → ``Fprintf`` +
   ``Flush`` per event), ``GOMAXPROCS=1``; built only when ``go`` is installed, else skipped with
   a note under the table;
@@ -19,7 +19,7 @@ the load generator is a subprocess pinned to CPU 1):
 * ``aichatflow b=1 (granian)``: the same on ``aichatflow serve --server granian`` (one ASGI
   ``send`` per event; granian's Rust side may merge sends into fewer ``write()`` calls when the
   socket is busy: measured with strace, about 2.5 sends per ``writev``);
-* ``uvicorn_raw_coalesce``: 64 frames per ``send`` (BENCH.md's uvicorn_raw_coalesce);
+* ``uvicorn_raw_coalesce``: 64 frames per ``send`` (docs/benchmarks.md's uvicorn_raw_coalesce);
 * ``aichatflow b=64``: the same server with ``burst=64``: 64 events per batch, merged into one
   text frame and one write.
 

@@ -12,7 +12,7 @@ File descriptors: each side needs one per stream, so the soft ``RLIMIT_NOFILE`` 
 hard limit here (the servers inherit it; Go raises its own) and in the holder; sizes above the
 hard limit minus a margin are skipped with a note.
 
-BENCH.md (10,000 streams): Go 29.1 KiB, uvicorn_raw 11.1, FastAPI 30.5, sse-starlette 42.3;
+Earlier, at 10,000 streams: Go 29.1 KiB, uvicorn_raw 11.1, FastAPI 30.5, sse-starlette 42.3;
 target for aichatflow <= 12 KiB. Run: ``.venv/bin/python benchmarks/run_memory.py``
 (about 2 minutes) or ``--quick`` (1,000 streams only).
 """

@@ -1,6 +1,6 @@
 """Scenario ``paced``: thousands of streams at 20 events/s each, like users reading an LLM.
 
-What it answers (BENCH.md target 3): at 2,500 and 5,000 concurrent streams, each one event every
+What it answers (target 3): at 2,500 and 5,000 concurrent streams, each one event every
 50 ms, how many events per second one worker delivers of the ``streams x 20`` offered, at what
 server CPU, and how late the events arrive, beside the Go design and raw uvicorn *in the same
 run*. Target: at 5,000 streams aichatflow delivers at least Go's events/s with a lower p99
@@ -24,7 +24,7 @@ order of the stacks):
 * delivered events/s: text deltas of streams that passed every check / wall time (first connect
   to last terminator, the connect ramp included), beside the offered ``streams x 20``;
 * server CPU %: utime+stime of the server process (``/proc``) over wall time; load generator
-  CPU %: its own (BENCH.md: it must not be the bottleneck; the report says when it used more CPU
+  CPU %: its own (it must not be the bottleneck; the report says when it used more CPU
   than the server);
 * lateness p50 / p99 / max (ms), over every delivered delta of every passing stream. Per delta,
   arrival time minus schedule, where the schedule of delta k (0-based) is
@@ -211,7 +211,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def loadgen_notes(rows: list[dict[str, Any]]) -> list[str]:
-    """BENCH.md: the load generator must not be the bottleneck; say where it used more CPU."""
+    """The load generator must not be the bottleneck; say where it used more CPU."""
     heavy = [
         f"{r['stack']} at {r['streams']:,} ({median_text(r['loadgen_cpu_pct'])} % vs server "
         f"{median_text(r['server_cpu_pct'])} %)"

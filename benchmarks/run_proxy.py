@@ -1,6 +1,6 @@
 """Scenario ``proxy``: client → gateway → a fast OpenAI-compatible upstream, vs the upstream alone.
 
-What it answers (BENCH.md target 2): how many events/s one aichatflow worker relays from a fast
+What it answers (target 2): how many events/s one aichatflow worker relays from a fast
 upstream, its server CPU per event, and the time to first token it adds, beside LiteLLM's proxy
 on the same upstream, in the same run.
 

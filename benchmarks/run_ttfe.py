@@ -9,7 +9,7 @@ first ``event: text`` frame. Every stack streams the mock's tokens with no first
   ``fastapi_sse_starlette`` (skipped when not installed), ``aichatflow`` (mock, burst 1),
   ``aichatflow (granian)``.
 
-BENCH.md's idle-server figures: Go 0.34 / 0.79 ms, uvicorn_raw 0.57 / 0.75 ms, sse-starlette
+Earlier idle-server figures: Go 0.34 / 0.79 ms, uvicorn_raw 0.57 / 0.75 ms, sse-starlette
 0.74 / 1.19 ms. Run: ``.venv/bin/python benchmarks/run_ttfe.py`` (< 1 minute) or ``--quick``.
 """
 

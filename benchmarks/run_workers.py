@@ -1,6 +1,6 @@
 """Scenario ``workers``: does ``aichatflow serve --workers 2`` deliver twice one worker?
 
-What it answers (BENCH.md target 5: two workers on two cores >= 1.8x one worker): a scenario's
+What it answers (target 5: two workers on two cores >= 1.8x one worker): a scenario's
 load run against ``aichatflow serve --workers 1`` and ``--workers 2`` in the same repetition,
 the ratio ``2w / 1w`` per repetition, and where the CPU went. Scenarios: ``fast`` (100 streams x
 2,000 events, mock ``tokens_per_second = 0``, ``burst = 1``: one write per event, the CPU-bound
@@ -8,7 +8,7 @@ case) and ``paced`` (5,000 streams at 20 events/s, connects spread over 1 s). A 
 :class:`Scenario`; adding one means declaring it and passing it to :func:`compare_workers`.
 
 The honest problem on a 2-core machine: the load generator needs CPU too, and two workers want
-both cores. So the servers are not pinned at start (BENCH.md's server-on-CPU-0 rule would put
+both cores. So the servers are not pinned at start (the benchmarks' server-on-CPU-0 rule would put
 both workers on one core), and every worker count runs under three layouts (:data:`LAYOUTS`):
 
 * ``unpinned``: one load generator process; the scheduler places everything;
@@ -118,7 +118,7 @@ PACED = Scenario(
     provider="paced",
     load_options={"interval": 0.05, "ramp_s": 1.0},
 )
-"""BENCH.md's paced load at 5,000 streams (20 events/s each, 100 events: 5 s per stream)."""
+"""The paced load at 5,000 streams (20 events/s each, 100 events: 5 s per stream)."""
 SCENARIOS = {s.name: s for s in (FAST, PACED)}
 
 

@@ -6,9 +6,9 @@ protocol for the mock model (``start``, one ``text`` frame per token, ``done``),
 way (``id`` prefix and an orjson-encoded token per frame), so byte counts and per-event encoding
 work match and the ratio aichatflow / baseline isolates aichatflow's own overhead.
 
-``?coalesce=N`` joins N frames per ``send`` (BENCH.md's ``uvicorn_raw_coalesce``: what writing
-everything available in one write buys when the events are all ready). The default, 1, is one
-``send`` per event like BENCH.md's ``uvicorn_raw`` and the Go design. ``?delay_ms=N`` waits N ms
+``?coalesce=N`` joins N frames per ``send`` (``uvicorn_raw_coalesce`` in docs/benchmarks.md: what
+writing everything available in one write buys when the events are all ready). The default, 1,
+is one ``send`` per event like ``uvicorn_raw`` there and the Go design. ``?delay_ms=N`` waits N ms
 before the first token (the ttfe and memory scenarios keep streams idle that way).
 ``?interval_ms=N`` paces the tokens like a model at 1000/N tokens/s (the paced scenario), on a
 schedule: token i is due at t0 + i*N ms; the loop sleeps until a token is due and sends a late

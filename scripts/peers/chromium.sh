@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's Chromium for aichatflow's browser tests (tests/browser), PEERS.md §3.3.
+# Install Debian's Chromium for aichatflow's browser tests (tests/browser); docs/testing.md.
 #
 # The tests drive it with Python Playwright and executable_path=/usr/bin/chromium. Never run
 # `playwright install`: it downloads a browser of its own.

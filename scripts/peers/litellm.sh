@@ -3,7 +3,7 @@
 #
 # Why a separate venv: litellm[proxy] pins many packages (fastapi, openai, ...) that would clash
 # with aichatflow's own dependencies, and it is ~750 MB, so it is installed only on demand
-# (PEERS.md section 3.4).
+# (docs/testing.md, LiteLLM).
 #
 # Idempotent: pip runs only when <venv>/bin/litellm is missing. Prints the venv path on stdout
 # (progress goes to stderr), so `VENV=$(scripts/peers/litellm.sh)` works.

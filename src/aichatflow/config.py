@@ -13,7 +13,7 @@ TOML (every key optional)::
     server = "uvicorn"           # or "granian" (pip install 'aichatflow[granian]')
     max_body_bytes = 1048576
 
-    [stream]                     # timers in seconds (DESIGN.md section 7)
+    [stream]                     # timers in seconds (docs/configuration.md)
     first_token = 120
     progress = 120
     max_duration = 900

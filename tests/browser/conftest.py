@@ -1,4 +1,4 @@
-"""Headless Debian Chromium driven by Playwright's sync API (PEERS.md section 3.3).
+"""Headless Debian Chromium driven by Playwright's sync API (docs/testing.md, Chromium).
 
 No pytest-playwright: one browser per module, a fresh context and page per test. The browser is
 the system's ``/usr/bin/chromium`` (``scripts/peers/chromium.sh``); ``playwright install`` is
@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
-# Exactly the flags of PEERS.md section 3.3. The background-networking ones keep Chromium from
+# Flags known to work headless and offline. The background-networking ones keep Chromium from
 # dialling out (every such connection is refused on an offline machine).
 CHROMIUM_ARGS = [
     "--no-sandbox",

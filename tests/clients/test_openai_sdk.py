@@ -3,7 +3,7 @@
 Why real clients: the SDK is what users point at ``/v1``; if it cannot parse a chunk, map an
 error status to its exception class, or see ``reasoning_content``, aichatflow is broken for
 them no matter what our own decoder thinks. ``httpx-sse`` is an independent SSE parser for the
-native ``/api/chat`` protocol. Every test talks to a real uvicorn on 127.0.0.1 (PEERS.md §6).
+native ``/api/chat`` protocol. Every test talks to a real uvicorn on 127.0.0.1 (docs/testing.md).
 
 The mock provider is deterministic (same request, same text), so the streamed deltas of a
 request must add up to exactly the non-streamed content of the same request. With
@@ -88,7 +88,7 @@ class Collected:
             if delta.content:
                 self.text += delta.content
                 self.content_chunks += 1
-            # Not a typed field of the SDK: it lives in pydantic's extras (WIRE.md section 1).
+            # Not a typed field of the SDK: it lives in pydantic's extras (docs/upstreams.md).
             reasoning = (delta.model_extra or {}).get("reasoning_content")
             assert getattr(delta, "reasoning_content", None) == reasoning
             if reasoning:
@@ -158,7 +158,7 @@ def test_stream_deltas_add_up_to_the_non_stream_content(client: OpenAI) -> None:
 
 
 def test_stream_without_include_usage_has_no_usage(client: OpenAI) -> None:
-    """OpenAI sends usage in a stream only when asked; so must we (WIRE.md section 3.1)."""
+    """OpenAI sends usage in a stream only when asked; so must we (docs/upstreams.md, OpenAI)."""
     got = stream_sync(client)
     assert got.usage_chunks == []
     assert all(c.choices for c in got.chunks)
@@ -276,7 +276,7 @@ def test_reasoner_stream_exposes_reasoning_content(client: OpenAI) -> None:
     assert got.reasoning == (message.model_extra or {}).get("reasoning_content")
     assert got.text == message.content
     assert got.text.startswith("You asked:")
-    # Reasoning comes first, and no chunk carries both (DeepSeek's order, WIRE.md 3.2).
+    # Reasoning comes first, and no chunk carries both (DeepSeek's order, docs/upstreams.md).
     kinds = [
         "r" if (c.choices[0].delta.model_extra or {}).get("reasoning_content") else "t"
         for c in got.chunks

@@ -1,1 +1,1 @@
-"""Tests against real upstream servers nobody on this team wrote (PEERS.md section 3.4)."""
+"""Tests against real upstream servers nobody on this team wrote (docs/testing.md)."""

@@ -1,4 +1,4 @@
-"""LiteLLM's real protocol translators in front of aichatflow's mock (PEERS.md 3.4).
+"""LiteLLM's real protocol translators in front of aichatflow's mock (docs/testing.md, LiteLLM).
 
 LiteLLM's proxy answers ``/v1/messages`` (Anthropic) and ``:streamGenerateContent`` (Gemini)
 with bytes nobody on this team wrote, but only for models with a real upstream: a

@@ -2,7 +2,7 @@
 
 Why LiteLLM: it is a widely deployed OpenAI-compatible server that nobody on this team wrote,
 with a ``mock_response`` mode that streams real ``chat.completion.chunk`` bytes and returns real
-error statuses without any network or model (PEERS.md section 3.4). It lives in its own venv
+error statuses without any network or model (docs/testing.md, LiteLLM). It lives in its own venv
 (``scripts/peers/litellm.sh``) because its pins clash with ours.
 
 When that venv is missing the peer tests skip, unless ``AICHATFLOW_REQUIRE_PEERS=1`` (set in
@@ -26,13 +26,13 @@ from tests.support.processes import free_port, spawn, stop, wait_http_ready
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = "scripts/peers/litellm.sh"
 STARTUP_TIMEOUT = 90.0
-"""Seconds to wait for ``/health/liveliness`` (about 5 s on a 2-core machine, PEERS.md 3.4)."""
+"""Seconds to wait for ``/health/liveliness`` (about 5 s on a 2-core machine)."""
 STOP_TIMEOUT = 15.0
 
 MOCK_TEXT = "Hello from the LiteLLM mock upstream, streamed in pieces."
 """What the ``mock-gpt`` model answers, whatever it is asked."""
 
-# PEERS.md section 3.4's file, plus ``num_retries: 0``: LiteLLM's router otherwise retries the
+# The config known to work, plus ``num_retries: 0``: LiteLLM's router otherwise retries the
 # mock 429 twice itself (measured: 5.2 s per request, log "LiteLLM Retried: 2 times"), which
 # would stack a second retry layer under aichatflow's own and slow every 429 test by 5 s.
 CONFIG_YAML = f"""\

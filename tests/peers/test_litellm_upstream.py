@@ -1,4 +1,4 @@
-"""aichatflow's ``litellm`` provider against a real LiteLLM proxy (PEERS.md section 3.4).
+"""aichatflow's ``litellm`` provider against a real LiteLLM proxy (docs/testing.md, LiteLLM).
 
 Why: our own fakes agree with our own parser by construction. LiteLLM's bytes differ from
 OpenAI's in ways that matter (the first chunk carries both ``role`` and content, chunks have no

@@ -1,7 +1,7 @@
 """aichatflow's ``llamacpp`` provider against a real ``llama_cpp.server`` running SmolLM2-135M.
 
 Why: LiteLLM's mock streams fixed text; this is a real model behind a real OpenAI-compatible
-server (a stand-in for vLLM or DeepSeek, PEERS.md section 4) whose bytes nobody on this team
+server (a stand-in for vLLM or DeepSeek) whose bytes nobody on this team
 wrote. Its first chunk is ``"delta": {"role": "assistant"}`` with no content, every chunk has
 ``logprobs: null``, and one chunk carries one token. At temperature 0 its text is deterministic,
 so what llama.cpp sends directly, what aichatflow's ``/api/chat`` sends and what the openai SDK
@@ -71,7 +71,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
     cmd += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
-    # One thread each, not the two of PEERS.md: llama.cpp's threads spin while they wait for each
+    # One thread each, not two: llama.cpp's threads spin while they wait for each
     # other, and with two on a 2-core box that also runs this test's client and aichatflow, 20
     # tokens took 45 s whenever another process was busy (1 s with one thread).
     cmd += ["--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1"]

@@ -1,4 +1,4 @@
-"""One contract, every provider (STYLE.md G9): feed a provider its own recorded upstream bytes,
+"""One contract, every provider: feed a provider its own recorded upstream bytes,
 re-chunked at random boundaries, and check what every provider owes the engine:
 
 * the grammar: ``StreamStart`` first, exactly one terminal event, last;
@@ -6,7 +6,7 @@ re-chunked at random boundaries, and check what every provider owes the engine:
 * closing the stream mid-way (``aclose`` after the first content) closes the upstream HTTP
   connection at once;
 * HTTP error statuses map to the typed errors of ``aichatflow.errors``, Retry-After included;
-* the faults of RELIABILITY.md every family must survive: a drop mid-stream (T07), a silent
+* the faults of docs/reliability.md every family must survive: a drop mid-stream (T07), a silent
   upstream (T09, bytes-idle), an event over ``max_event_bytes`` (T13), and a 503 with
   ``Retry-After`` before any content, retried into a clean stream (T18).
 

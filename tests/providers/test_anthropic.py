@@ -1,5 +1,5 @@
 """The Anthropic Messages provider: the shared contract on three recorded streams, the request
-conversion, the event parser, and faults through a real aichatflow server (RELIABILITY.md T09,
+conversion, the event parser, and faults through a real aichatflow server (docs/reliability.md, T09,
 T10, T12).
 
 Fixtures are real API bytes (``tests/fixtures/anthropic/README.md`` says where each comes from).
@@ -476,7 +476,7 @@ async def test_key_never_appears_in_errors(fake: FakeUpstream) -> None:
 
 
 async def test_a_non_streamed_message_body_is_replayed_as_events(fake: FakeUpstream) -> None:
-    """LiteLLM answers a ``mock_response`` model with one JSON message (PEERS.md 3.4)."""
+    """LiteLLM answers a ``mock_response`` model with one JSON message (docs/testing.md)."""
     message = {
         "id": "msg_x",
         "type": "message",

@@ -1,4 +1,4 @@
-"""Fallback chains and cooldown (issue 4, RELIABILITY.md T21): a request survives a provider
+"""Fallback chains and cooldown (issue 4, docs/reliability.md T21): a request survives a provider
 outage by moving on before the first token, and never mixes two models' text after it."""
 
 from __future__ import annotations

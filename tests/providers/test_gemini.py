@@ -3,7 +3,7 @@ of a terminator-less stream, and the request it sends.
 
 Fixtures are API bytes (``tests/fixtures/gemini/README.md`` says where each comes from). The
 decisive case is ``bare_error.sse``: Gemini's mid-stream error arrives as a pretty-printed JSON
-object *without* ``data:``, which a plain SSE decoder silently drops (WIRE.md section 3.4).
+object *without* ``data:``, which a plain SSE decoder silently drops (docs/upstreams.md, Gemini).
 Request conversion and the pure mappers are tested in ``test_gemini_convert.py``.
 """
 
@@ -339,7 +339,7 @@ async def test_request_path_key_header_and_body(fake: FakeUpstream) -> None:
     assert rec.method == "POST"
     assert rec.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     assert rec.headers["x-goog-api-key"] == KEY
-    assert KEY not in rec.path and "key=" not in rec.path  # RELIABILITY.md F11
+    assert KEY not in rec.path and "key=" not in rec.path  # never in a URL
     assert "authorization" not in rec.headers
     assert rec.json == {
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}],

@@ -1,4 +1,4 @@
-"""The in-process ``local`` provider: llama.cpp running SmolLM2-135M (PEERS.md section 4).
+"""The in-process ``local`` provider: llama.cpp running SmolLM2-135M (docs/testing.md).
 
 The first part needs nothing installed: the thread-to-loop ``Bridge``, option checks and the
 request conversion. The second part runs the real model, at temperature 0 so its text is

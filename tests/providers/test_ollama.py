@@ -1,7 +1,7 @@
 """The Ollama native provider: contract, parsing traps, request body, and the official client.
 
-The fixtures are proved real twice: the official ``ollama`` Python client (the peer PEERS.md
-section 3.5 names, since no Ollama server installs here) parses every one of them from the same
+The fixtures are proved real twice: the official ``ollama`` Python client (the peer docs/testing.md
+names, since no Ollama server installs here) parses every one of them from the same
 fake server, and must agree with aichatflow's transcript field by field; and the bodies
 aichatflow sends round-trip through the client's own ``Message``, ``Tool`` and ``Options``
 models without losing a field.

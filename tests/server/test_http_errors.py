@@ -78,7 +78,7 @@ def test_body_over_limit_with_content_length_is_413(server: Any) -> None:
 
 
 def test_chunked_body_over_limit_without_content_length_is_413(server: Any) -> None:
-    """The chunked bypass of Content-Length checks (RELIABILITY.md F15)."""
+    """The chunked bypass of Content-Length checks (docs/reliability.md, guarantee 7)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(
             b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"

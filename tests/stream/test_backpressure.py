@@ -3,7 +3,7 @@
 The engine pulls the provider only after the previous write went through, so a client that
 stops reading stops the provider too (backpressure all the way up); after ``send_timeout`` of a
 blocked write the stream is dropped and the provider closed. Measured on a real socket whose
-receive buffer is tiny and which never reads (RELIABILITY.md T17).
+receive buffer is tiny and which never reads (docs/reliability.md, T17).
 """
 
 from __future__ import annotations

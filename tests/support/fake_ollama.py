@@ -1,6 +1,6 @@
 """A fake Ollama server for tests: ``FakeUpstream`` answering with NDJSON scripts.
 
-No real Ollama server is installable here (PEERS.md section 3.5), so the fake is the byte-level
+No real Ollama server is installable here (docs/testing.md, Ollama), so the fake is the byte-level
 ``FakeUpstream`` of ``tests.support.upstream`` (it can also cut, stall and reset) with scripts
 that speak Ollama's ``/api/chat``: ``application/x-ndjson``, chunked, one object per line, each
 written as Go's ``json.Marshal`` writes it (``go_json``). That the fake speaks the real format is
@@ -84,7 +84,7 @@ class OllamaLines:
 
     @staticmethod
     def error(message: str = "an error was encountered while running the model") -> dict[str, Any]:
-        """The in-band error line: no ``done`` field (WIRE.md section 3.5)."""
+        """The in-band error line: no ``done`` field (docs/upstreams.md, Ollama)."""
         return {"error": message}
 
 

@@ -1,4 +1,4 @@
-"""``chat.completion.chunk`` builders (WIRE.md 3.1 and 3.2) for scripts of the fake upstream.
+"""``chat.completion.chunk`` builders (docs/upstreams.md) for scripts of the fake upstream.
 
 ``Chunks`` makes the objects with the fields real servers repeat per chunk (OpenAI's shape by
 default, DeepSeek's via ``Chunks.deepseek()``); ``usage_dict``, ``tool_call`` and

@@ -1,7 +1,7 @@
 """Run an ASGI app on a real uvicorn server, on 127.0.0.1 and a free port, in a thread.
 
 ``httpx.ASGITransport`` buffers whole responses and cannot show streaming, timing or
-disconnects (PEERS.md section 6), so every stream test goes through a real socket.
+disconnects (docs/testing.md), so every stream test goes through a real socket.
 The server uses aichatflow's own ``Server`` class, so shutdown behaves as in production.
 """
 

@@ -281,7 +281,7 @@ def _h11_events(
 def assert_clean(
     result: Result, fake: FakeUpstream, logs: LogCapture, *, close_within: float = 2.0
 ) -> None:
-    """RELIABILITY.md "clean end": exactly one terminal frame, last, and the response ends
+    """A "clean end" (docs/reliability.md): exactly one terminal frame, last, and the response ends
     right after it; no traceback logged; every upstream connection closed, nothing running."""
     if result.frames:  # an HTTP error status has no frames: checked by the caller
         terminals = result.terminals

@@ -1,4 +1,4 @@
-"""A client that leaves must stop the upstream (RELIABILITY.md T14, T15; F3).
+"""A client that leaves must stop the upstream (docs/reliability.md: guarantee 2, T14, T15).
 
 The measure is the fake upstream's ``peer_closed_at`` (when reading its socket returned EOF or
 a reset) minus the instant the client closed: how long a model keeps generating for nobody.

@@ -1,4 +1,4 @@
-"""Upstream faults T07-T13 (RELIABILITY.md 7.B), on ``/api/chat`` and ``/v1/chat/completions``.
+"""Upstream faults T07-T13 (docs/reliability.md), on ``/api/chat`` and ``/v1/chat/completions``.
 
 Every fault must end with exactly one terminal frame carrying the right code, after exactly the
 content the upstream produced (never a retry once content was sent: duplicated text), and the

@@ -2,7 +2,7 @@
 
 A real ``aichatflow serve --server granian`` process proxies the fake upstream. Checked: both
 dialects stream the upstream's text; a client that leaves closes the upstream connection within
-the same budget as on uvicorn (RELIABILITY.md T14); SIGTERM ends a live stream with the
+the same budget as on uvicorn (docs/reliability.md, T14); SIGTERM ends a live stream with the
 retryable ``server_shutting_down`` frame and the process exits 0 (granian alone would wait for
 the stream to end: ``server/granian_runner.py``).
 """

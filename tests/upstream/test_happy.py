@@ -1,4 +1,4 @@
-"""Well-behaved upstreams, real bytes (WIRE.md 3.1/3.2): what arrives must be exactly what the
+"""Well-behaved upstreams, real bytes (docs/upstreams.md): what arrives must be exactly what the
 upstream sent, in order, once, however the bytes are framed, split or decorated."""
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ async def test_deepseek_reasoning_becomes_reasoning_frames(
 
 
 TOOL_SCRIPTS = {
-    # WIRE.md 3.1, with openai-python#3201's quirk: two entries of one index in one chunk.
+    # OpenAI's tool chunks, with openai-python#3201's quirk: two entries of one index in one chunk.
     "openai_same_index_twice": [
         [
             tool_call(0, id="call_abc", name="get_weather", arguments=""),

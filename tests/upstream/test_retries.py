@@ -1,4 +1,4 @@
-"""Retries before the first token, and what is never retried (RELIABILITY.md T18, T20, T29).
+"""Retries before the first token, and what is never retried (docs/reliability.md, T18, T20, T29).
 
 aichatflow is the one retry layer: it retries 5xx/429 before any content, honours
 ``Retry-After`` (and gives up at once when it asks for more than 120 s, like the OpenAI SDK),

@@ -1,4 +1,4 @@
-// Baseline "go": the original aiChatFlow design in Go, stdlib only (BENCH.md).
+// Baseline "go": the original aiChatFlow design in Go, stdlib only (docs/benchmarks.md).
 //
 // Per request, a provider goroutine sends tokens into a channel; the handler ranges over the
 // channel and writes each event with fmt.Fprintf followed by Flush (one write per event). The

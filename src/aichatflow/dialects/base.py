@@ -19,7 +19,7 @@ SSE_HEADERS: Headers = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-"""Headers of every event stream: no proxy buffering, no caching (DESIGN.md section 4)."""
+"""Headers of every event stream: no proxy buffering, no caching (docs/protocol.md)."""
 
 
 T = TypeVar("T")

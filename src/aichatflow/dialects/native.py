@@ -1,4 +1,4 @@
-"""The native browser protocol (DESIGN.md section 4): one named SSE event per ChatEvent.
+"""The native browser protocol (docs/protocol.md): one named SSE event per ChatEvent.
 
 Frames are built from a per-stream id prefix and orjson output. orjson never emits a raw CR or
 LF (it escapes them), and the event names are constants, so a frame cannot be injected into; the

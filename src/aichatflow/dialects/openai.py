@@ -1,6 +1,6 @@
 """The OpenAI Chat Completions dialect: ``chat.completion.chunk`` SSE and the non-stream body.
 
-Streaming follows WIRE.md section 3.1 byte for byte where it matters to clients: a first chunk
+Streaming follows OpenAI's own chunks (docs/upstreams.md) where it matters to clients: a first chunk
 with ``role``, content chunks, a finishing chunk, an optional usage chunk with ``choices: []``,
 then ``data: [DONE]``. Reasoning goes in ``delta.reasoning_content`` (DeepSeek, vLLM and
 LiteLLM use that field; the official SDK keeps unknown fields). A failure after the headers is

@@ -2,7 +2,7 @@
 
 A provider built on this has its parsed options (``HttpProviderConfig``), one pooled
 ``HttpClient``, request headers with the credential in the header its API wants (none at all
-without a key: an empty credential header is an invalid request, PEERS.md section 6), the key
+without a key: an empty credential header is an invalid request), the key
 as the one secret to redact from upstream errors, and retries around each attempt.
 """
 

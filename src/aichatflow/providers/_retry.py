@@ -1,6 +1,6 @@
 """The one retry layer: retry before the first content event, never after.
 
-Retrying after content reached the client would send the same text twice (RELIABILITY.md F10),
+Retrying after content reached the client would send the same text twice (docs/reliability.md),
 so ``retrying`` stops retrying at the first batch that holds content; a failure after that is
 raised and becomes one terminal ``error`` frame. Before it, a retryable error is retried with
 exponential backoff and full respect of ``Retry-After`` (capped: a server asking for more than
@@ -29,7 +29,7 @@ class RetryPolicy:
     max_retry_after: float = 120.0
     attempt_first_token: float | None = None
     """Seconds one attempt may take to deliver its first content before it is abandoned and
-    retried (RELIABILITY.md T08). None: only the stream's overall first-token timer applies."""
+    retried (docs/reliability.md T08). None: only the stream's overall first-token timer applies."""
 
     def delay(self, retries_done: int, error: ProviderError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""

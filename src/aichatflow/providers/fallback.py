@@ -4,7 +4,7 @@ An alias may name several deployments in order (``fast = ["openai/gpt-4o-mini",
 "deepseek/deepseek-chat"]``). A request tries them in turn, skipping those in cooldown, and
 moves on only while nothing has reached the client: the first content commits the stream to the
 deployment that produced it, and a later failure is one terminal ``error`` frame, never text
-from a second model glued to the first (RELIABILITY.md F10).
+from a second model glued to the first (docs/reliability.md, guarantee 4).
 
 Each deployment keeps its own retries (the provider's one retry layer, before content); the
 chain adds *fallback* across deployments, and ``Cooldowns`` keeps a failing deployment out of

@@ -1,4 +1,4 @@
-"""The endpoints of ``aichatflow serve`` (DESIGN.md section 5)."""
+"""The endpoints of ``aichatflow serve`` (docs/protocol.md, Endpoints)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``aichatflow serve --workers N``: N server processes on one port, one per core.
 
-One Python process streams on one core (BENCH.md: "scale out by processes: one worker per
-core"). The parent process does not serve: it starts the workers, restarts one that dies, and
+One Python process streams on one core (docs/benchmarks.md: scale out by processes, one worker
+per core). The parent process does not serve: it starts the workers, restarts one that dies, and
 on SIGTERM/SIGINT asks them all to stop and waits, so each drains its live streams with the
 ``server_shutting_down`` frame exactly as a single server does (``runner.Server``).
 

@@ -1,6 +1,6 @@
 """Incremental JSON-lines (NDJSON) splitter for upstreams that stream one JSON object per line.
 
-Ollama's ``/api/chat`` is the user (WIRE.md section 3.5): its server writes ``json.Marshal(v)``
+Ollama's ``/api/chat`` is the user (docs/upstreams.md): its server writes ``json.Marshal(v)``
 plus ``"\\n"`` per object, and its error lines through ``json.Encoder``, which also ends them with
 ``"\\n"``. So the rules are few, and deliberately stricter than ``str.splitlines``:
 

@@ -1,4 +1,4 @@
-"""Per-stream timers and bounds (DESIGN.md section 7). Tests shrink them; servers configure them."""
+"""Per-stream timers and bounds (docs/configuration.md). Tests shrink them, servers set them."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """``ChatStream``: what ``Provider.stream()`` returns.
 
 A provider parses every complete upstream event from one upstream read and hands them over
-together as one batch (a list); the stream engine renders a batch into one ``send`` (DESIGN.md
-section 8: coalescing at the source, no producer task or queue per stream). People iterating a
-``ChatStream`` themselves see a flat sequence of ``ChatEvent``s and never the batches.
+together as one batch (a list); the stream engine renders a batch into one ``send``
+(coalescing at the source, no producer task or queue per stream; docs/benchmarks.md says why).
+People iterating a ``ChatStream`` themselves see a flat sequence of ``ChatEvent``s and never
+the batches.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Anthropic's named stream events to ``ChatEvent``s (WIRE.md section 3.3).
+"""Anthropic's named stream events to ``ChatEvent``s (docs/upstreams.md, Anthropic).
 
 Per content block: ``text_delta`` → ``TextDelta``; ``thinking_delta`` → ``ReasoningDelta``;
 ``signature_delta`` and a whole ``redacted_thinking`` block → a ``ReasoningDelta`` with empty

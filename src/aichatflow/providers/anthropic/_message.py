@@ -1,7 +1,7 @@
 """A non-streamed ``message`` body as events (relays that ignore ``"stream": true``).
 
 LiteLLM's proxy, for one, answers ``/v1/messages`` with one JSON message when the model is a
-``mock_response`` (PEERS.md section 3.4). The message is replayed through the same
+``mock_response`` (docs/testing.md, LiteLLM). The message is replayed through the same
 ``EventParser`` as the events it would have been streamed as, so the mapping of blocks, usage
 and stop reasons exists once.
 """

@@ -1,4 +1,4 @@
-"""Google Gemini: ``streamGenerateContent?alt=sse`` (WIRE.md section 3.4).
+"""Google Gemini: ``streamGenerateContent?alt=sse`` (docs/upstreams.md, Gemini).
 
 ``create`` is what the registry's ``gemini`` kind points at. Options: ``base_url`` (default
 ``https://generativelanguage.googleapis.com``), ``api_key`` or ``api_key_env`` (default

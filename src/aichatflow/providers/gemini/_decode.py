@@ -1,7 +1,7 @@
 """An SSE decoder that also sees the JSON objects Gemini writes *outside* any SSE field.
 
 Gemini can end a ``?alt=sse`` stream with an error object that has no ``data:`` prefix, pretty
-printed over several lines (WIRE.md section 3.4, diegosouzapw/OmniRoute#4177)::
+printed over several lines (docs/upstreams.md, Gemini; diegosouzapw/OmniRoute#4177)::
 
     data: {"candidates": [...]}
 

@@ -1,4 +1,4 @@
-"""Gemini ``GenerateContentResponse`` JSON to ``ChatEvent``s (WIRE.md section 3.4).
+"""Gemini ``GenerateContentResponse`` JSON to ``ChatEvent``s (docs/upstreams.md, Gemini).
 
 Each SSE event (and each bare JSON object, see ``_decode.py``) is one whole response object:
 

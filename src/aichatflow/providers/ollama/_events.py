@@ -1,4 +1,4 @@
-"""Ollama ``/api/chat`` NDJSON lines to ``ChatEvent``s (WIRE.md section 3.5).
+"""Ollama ``/api/chat`` NDJSON lines to ``ChatEvent``s (docs/upstreams.md, Ollama).
 
 One line is one JSON object. What each field becomes:
 

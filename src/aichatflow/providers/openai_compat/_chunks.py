@@ -1,4 +1,4 @@
-"""``chat.completion.chunk`` JSON to ``ChatEvent``s (WIRE.md sections 3.1 and 3.2).
+"""``chat.completion.chunk`` JSON to ``ChatEvent``s (docs/upstreams.md: OpenAI, DeepSeek).
 
 Tool-call fragments are routed by ``id`` when present, then by upstream ``index``, then to the
 call in progress: real servers reuse ``index: 0`` for every call (Ollama), omit ``index``, or put

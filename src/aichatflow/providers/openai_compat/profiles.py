@@ -1,4 +1,4 @@
-"""Quirks of OpenAI-compatible servers, as data (G2): a new compatible server is a profile or a
+"""Quirks of OpenAI-compatible servers, as data: a new compatible server is a profile or a
 config table, never an ``if name == ...`` branch."""
 
 from __future__ import annotations
