@@ -48,7 +48,7 @@ def cancel_latency(fake: FakeUpstream, result: Result) -> float:
 
 
 @pytest.mark.parametrize("client", ["httpx-close", "socket-rst"])
-async def test_t14_client_leaves_mid_stream(
+async def test_client_leaving_mid_stream_closes_the_upstream(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str, client: str
 ) -> None:
     """Client reads 3 content events, then closes (httpx: FIN) or resets (raw socket: RST)."""
@@ -67,7 +67,7 @@ async def test_t14_client_leaves_mid_stream(
 
 
 @pytest.mark.parametrize("client", ["httpx", "socket-fin", "socket-rst"])
-async def test_t15_client_leaves_during_ttft(
+async def test_client_leaving_before_the_first_token_closes_the_upstream(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str, client: str
 ) -> None:
     """Upstream delays its headers 10 s; the client gives up after 0.5 s (LiteLLM PR #31499's
@@ -94,7 +94,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-async def test_t14_cancel_latency_30_runs(
+async def test_upstream_closed_within_budget_over_30_disconnects(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture
 ) -> None:
     """The same mid-stream disconnect 30 times on one server: p99 within budget, and no run

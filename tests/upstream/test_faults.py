@@ -69,7 +69,7 @@ def closed_after(rec: RecordedRequest, t: float) -> float:
 
 
 @pytest.mark.parametrize("how", ["fin", "rst"])
-async def test_t07_drop_mid_stream(
+async def test_upstream_drop_mid_stream_ends_with_disconnected_and_no_retry(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str, how: str
 ) -> None:
     """FIN without the chunked terminator, or RST, after 5 deltas: the 5 deltas once, then
@@ -85,7 +85,7 @@ async def test_t07_drop_mid_stream(
     assert_clean(result, fake, server_logs)
 
 
-async def test_t07_rst_raw_client_sees_same_bytes(
+async def test_upstream_reset_still_ends_the_response_for_a_raw_client(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture
 ) -> None:
     """The same drop seen by a raw-socket client: the response still ends properly (chunked
@@ -102,7 +102,9 @@ async def test_t07_rst_raw_client_sees_same_bytes(
 # --- T08 -------------------------------------------------------------------------------------
 
 
-async def test_t08_ttft_native(fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture) -> None:
+async def test_no_first_token_sends_start_at_once_then_upstream_timeout(
+    fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture
+) -> None:
     """Headers never come: ``start`` at once (proxies see life), ``upstream_timeout`` at 1 s."""
     fake.queue(Script([stall(10)]))
     result = await chat(serve(stream={"first_token": 1.0}).url, NATIVE)
@@ -116,7 +118,7 @@ async def test_t08_ttft_native(fake: FakeUpstream, serve: ServeFn, server_logs: 
     assert_clean(result, fake, server_logs)
 
 
-async def test_t08_ttft_v1_is_http_504(
+async def test_no_first_token_on_v1_is_an_http_504(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture
 ) -> None:
     """``/v1`` holds its headers until the upstream answers, so the timeout is a real 504
@@ -137,7 +139,7 @@ async def test_t08_ttft_v1_is_http_504(
 
 
 @pytest.mark.parametrize("variant", ["silence", "keepalives"])
-async def test_t09_stall_after_three_deltas(
+async def test_stalled_upstream_times_out_even_with_keepalives(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str, variant: str
 ) -> None:
     """(a) silence: the provider's bytes-idle timer (read_timeout=1) fires; (b) keep-alives
@@ -167,7 +169,7 @@ async def test_t09_stall_after_three_deltas(
 # --- T10 -------------------------------------------------------------------------------------
 
 
-async def test_t10_done_but_socket_left_open(
+async def test_upstream_done_ends_the_stream_though_its_socket_stays_open(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     """``[DONE]`` without the chunked terminator, socket kept open: ``done`` right away, and the
@@ -187,7 +189,7 @@ async def test_t10_done_but_socket_left_open(
 # --- T11 -------------------------------------------------------------------------------------
 
 
-async def test_t11_invalid_json_after_two_deltas(
+async def test_invalid_json_mid_stream_is_a_bad_response_not_retried(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     broken = '{"id":"chatcmpl-7x","object":"chat.completion.chunk","choices":[{"index":0,"del'
@@ -227,7 +229,7 @@ IN_BAND = {
 
 
 @pytest.mark.parametrize("shape", sorted(IN_BAND))
-async def test_t12_in_band_error(
+async def test_in_band_error_object_ends_the_stream_with_its_code(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str, shape: str
 ) -> None:
     """An error object inside a 200 stream ends it with the mapped code and the upstream's
@@ -247,7 +249,7 @@ async def test_t12_in_band_error(
 # --- T13 -------------------------------------------------------------------------------------
 
 
-async def test_t13_event_too_large_closes_upstream(
+async def test_oversized_upstream_event_is_refused_and_upstream_closed(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     """An event growing past ``max_event_bytes`` (here 64 KiB, with no newline in sight) is

@@ -173,7 +173,7 @@ async def test_tool_calls_assembled(
 async def test_keepalives_and_noise_frames_ignored(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
-    """Frames that carry no chunk (RELIABILITY T11): comments, ``data: :ping``, bare
+    """Frames that carry no chunk (docs/reliability.md T11): comments, ``data: :ping``, bare
     ``data:``, ``retry:`` alone, a BOM, ``event: ping``, JSON without ``choices``."""
     c = Chunks()
     fake.queue(

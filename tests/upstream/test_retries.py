@@ -52,7 +52,7 @@ def assert_pre_stream_error(result: Result, code: str, status: int, *, retryable
         assert result.body_json()["error"]["code"] == code
 
 
-async def test_t18_retry_after_then_success(
+async def test_503s_before_content_are_retried_honouring_retry_after(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     """503 with ``Retry-After: 0.3``, 503 without it (exponential backoff), then a good stream:
@@ -77,7 +77,7 @@ async def test_t18_retry_after_then_success(
     assert_clean(result, fake, server_logs)
 
 
-async def test_t20_always_429_bounded_attempts(
+async def test_always_429_makes_exactly_one_plus_max_retries_attempts(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     """Attempts == 1 + max_retries exactly, then ``upstream_rate_limited``."""
@@ -89,7 +89,7 @@ async def test_t20_always_429_bounded_attempts(
     assert_clean(result, fake, server_logs)
 
 
-async def test_t20_retry_after_too_long_is_not_retried(
+async def test_retry_after_over_the_cap_is_not_retried(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     """``Retry-After: 3600`` is over the 120 s cap: answer at once instead of waiting."""
@@ -117,10 +117,10 @@ async def test_429_retry_after_reaches_the_client(
     assert_clean(result, fake, server_logs)
 
 
-async def test_t08_first_token_timeout_per_attempt_is_retried(
+async def test_attempt_without_a_first_token_is_abandoned_and_retried(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
-    """RELIABILITY T08: each attempt gets ``first_token_timeout``; an upstream that never
+    """T08 (docs/reliability.md): each attempt gets ``first_token_timeout``; an upstream that never
     answers is abandoned (its connection closed) and retried, up to ``max_retries``."""
     fake.default = Script([stall(10)])
     server = serve(max_retries=2, first_token_timeout=0.5)
@@ -164,7 +164,7 @@ def canary_paths(canary: str) -> list[tuple[str, Script]]:
     ]
 
 
-async def test_t29_auth_errors_not_retried_and_key_never_leaks(
+async def test_auth_errors_are_not_retried_and_the_key_never_leaks(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture
 ) -> None:
     """401/403 become ``upstream_auth`` and are never retried (max_retries=2); the provider key
