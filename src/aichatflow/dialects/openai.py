@@ -71,6 +71,9 @@ def openai_error_body(error: StreamError) -> bytes:
     )
 
 
+_CONTENT_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
+"""The events that count as model output for the watchdog's progress timer."""
+
 _JSON_ERROR_HEADERS: Headers = [
     (b"content-type", b"application/json"),
     (b"x-should-retry", b"false"),
@@ -205,16 +208,25 @@ class OpenAICompletionDialect(_Base):
         return b""
 
     def render(self, batch: list[ChatEvent]) -> bytes:
+        """Fold the batch; nothing is written until the terminal event.
+
+        ``content`` is still reported per batch: the engine's timers must see content arrive
+        to move from the ``first_token`` limit to the ``progress`` limit, exactly as for
+        ``stream: true`` (otherwise a long answer dies at ``first_token`` while it streams in).
+        """
         if self.terminal:
             return b""
+        self.content = False
         add = self._builder.add
         for event in batch:
             add(event)
-            if isinstance(event, StreamError):
+            if event.__class__ in _CONTENT_EVENTS:
+                self.content = True
+            elif isinstance(event, StreamError):
                 self.terminal = True
                 self.status, self._headers, body = self.error_response(event, 0)
                 return body
-            if isinstance(event, Finish):
+            elif isinstance(event, Finish):
                 self.terminal = True
                 return self._body()
         return b""
