@@ -1,10 +1,11 @@
 """The OpenAI Chat Completions dialect: ``chat.completion.chunk`` SSE and the non-stream body.
 
-Streaming follows WIRE.md section 3.1 byte for byte where it matters to clients: a first chunk
-with ``role``, content chunks, a finishing chunk, an optional usage chunk with ``choices: []``,
-then ``data: [DONE]``. Reasoning goes in ``delta.reasoning_content`` (DeepSeek, vLLM and
-LiteLLM use that field; the official SDK keeps unknown fields). A failure after the headers is
-``data: {"error": {...}}`` and *no* ``[DONE]``, which makes the official SDK raise ``APIError``.
+Streaming follows OpenAI's chunk shapes where they matter to clients: a first chunk with
+``role`` (and ``content: null``), content chunks, a finishing chunk, an optional usage chunk
+with ``choices: []``, then ``data: [DONE]``. Reasoning goes in ``delta.reasoning_content``
+(DeepSeek, vLLM and LiteLLM use that field; the official SDK keeps unknown fields). A failure
+after the headers is ``data: {"error": {...}}`` and *no* ``[DONE]``, which makes the official
+SDK raise ``APIError``.
 
 Headers wait for the first batch (``headers_on_open = False``): an upstream that fails before
 answering becomes a real HTTP status (429, 502, 504) with ``x-should-retry: false``, because
@@ -119,7 +120,11 @@ class OpenAIStreamDialect(_Base):
         return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]
 
     def open(self) -> bytes:
-        return self._chunk(b'{"role":"assistant","content":""}')
+        """The role chunk, sent before we know whether text or tool calls follow: so its
+        content is ``null`` (OpenAI's first chunk of a tool-call answer), not ``""`` (of a text
+        answer). With ``""`` an SDK accumulator (``client.chat.completions.stream()``) ends a
+        tool-calls-only answer with ``content == ""`` where the non-stream body says ``null``."""
+        return self._chunk(b'{"role":"assistant","content":null}')
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._prefix + delta + self._open_suffix
