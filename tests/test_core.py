@@ -187,7 +187,7 @@ def test_openai_stream_dialect_chunks() -> None:
     payloads = [e.data for e in SSEDecoder().feed(body)]
     assert payloads[-1] == "[DONE]"
     chunks = [orjson.loads(p) for p in payloads[:-1]]
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": None}
     assert chunks[1]["choices"][0]["delta"] == {"content": "Hi"}
     call = chunks[2]["choices"][0]["delta"]["tool_calls"][0]
     function = {"arguments": "", "name": "f"}
