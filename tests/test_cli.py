@@ -13,6 +13,7 @@ import httpx
 
 from tests.support.client import stream_chat, user
 from tests.support.processes import free_port
+from tests.support.upstream import FakeUpstream, Script, respond
 
 FAST = '[providers.fast]\nkind = "mock"\ntokens_per_second = 0\nfirst_token_ms = 0\n'
 SLOW = '[providers.slow]\nkind = "mock"\ntokens_per_second = 10\nfirst_token_ms = 0\n'
@@ -44,6 +45,17 @@ def test_models_lists_mock_and_configured(tmp_path: Path) -> None:
     lines = _run("models", config=config).stdout.splitlines()
     assert "mock/chat  (default)" in lines
     assert "quick" in lines
+
+
+def test_models_lists_what_an_upstream_reports(tmp_path: Path, fake: FakeUpstream) -> None:
+    """A provider without ``models`` in its table lists its upstream's own ``GET /models``."""
+    fake.queue(Script(respond(200, {"object": "list", "data": [{"id": "served-model"}]})))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.up]\nkind = "openai-compatible"\nbase_url = "{fake.url}/v1"\n')
+    result = _run("models", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "up/served-model" in result.stdout.splitlines()
+    assert [(r.method, r.path) for r in fake.requests] == [("GET", "/v1/models")]
 
 
 def test_chat_streams_into_the_terminal(tmp_path: Path) -> None:

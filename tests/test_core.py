@@ -56,6 +56,10 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
         make_settings(providers={"x": {"kind": "nope"}}).build_registry(env={})
     with pytest.raises(ConfigError, match="base_url"):
         make_settings(providers={"x": {"kind": "vllm"}}).build_registry(env={})
+    # a string would have been listed letter by letter
+    vllm = {"kind": "vllm", "base_url": "http://127.0.0.1:9/v1", "models": "my-model"}
+    with pytest.raises(ConfigError, match="models must be a list"):
+        make_settings(providers={"x": vllm}).build_registry(env={})
 
 
 def test_keys_in_the_environment_register_providers() -> None:
@@ -187,7 +191,7 @@ def test_openai_stream_dialect_chunks() -> None:
     payloads = [e.data for e in SSEDecoder().feed(body)]
     assert payloads[-1] == "[DONE]"
     chunks = [orjson.loads(p) for p in payloads[:-1]]
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": None}
     assert chunks[1]["choices"][0]["delta"] == {"content": "Hi"}
     call = chunks[2]["choices"][0]["delta"]["tool_calls"][0]
     function = {"arguments": "", "name": "f"}

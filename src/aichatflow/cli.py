@@ -175,10 +175,17 @@ def models(config: str | None) -> None:
         registry = settings.build_registry()
     except AIChatFlowError as exc:
         raise click.ClickException(str(exc)) from None
-    for model, _owner in registry.model_ids():
+
+    async def listed() -> list[tuple[str, str]]:
+        try:
+            await registry.refresh_models()  # upstreams that list their own models
+            return registry.model_ids()
+        finally:
+            await registry.aclose()
+
+    for model, _owner in asyncio.run(listed()):
         marker = "  (default)" if model == settings.default_model else ""
         click.echo(f"{model}{marker}")
-    asyncio.run(registry.aclose())
 
 
 __all__ = ["main"]

@@ -24,6 +24,8 @@ TOML (every key optional)::
     kind = "openai-compatible"   # or openai, deepseek, vllm, llamacpp, litellm, mock
     base_url = "http://127.0.0.1:9000/v1"
     api_key_env = "UPSTREAM_API_KEY"
+    models = ["my-model"]        # listed in /v1/models; without it, the upstream's own
+                                 # GET {base_url}/models (cached 5 min, failure tolerated)
 
     [models]                     # aliases; a list is a fallback chain
     fast = "upstream/my-model"

@@ -35,7 +35,8 @@ class Dialect(Protocol[T]):
     terminal: bool
     """Set by ``render`` once it rendered a terminal event; later events are ignored."""
     content: bool
-    """Set by ``render`` when the last batch held content (text, reasoning, tool calls)."""
+    """Set by ``render`` when the last batch held content (text, reasoning, tool calls), also by
+    a buffered dialect that writes nothing yet: the engine's progress timer depends on it."""
     status: int
     heartbeat: bytes
 

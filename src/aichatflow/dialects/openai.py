@@ -1,10 +1,11 @@
 """The OpenAI Chat Completions dialect: ``chat.completion.chunk`` SSE and the non-stream body.
 
-Streaming follows OpenAI's own chunks (docs/upstreams.md) where it matters to clients: a first chunk
-with ``role``, content chunks, a finishing chunk, an optional usage chunk with ``choices: []``,
-then ``data: [DONE]``. Reasoning goes in ``delta.reasoning_content`` (DeepSeek, vLLM and
-LiteLLM use that field; the official SDK keeps unknown fields). A failure after the headers is
-``data: {"error": {...}}`` and *no* ``[DONE]``, which makes the official SDK raise ``APIError``.
+Streaming follows OpenAI's chunk shapes where they matter to clients: a first chunk with
+``role`` (and ``content: null``), content chunks, a finishing chunk, an optional usage chunk
+with ``choices: []``, then ``data: [DONE]``. Reasoning goes in ``delta.reasoning_content``
+(DeepSeek, vLLM and LiteLLM use that field; the official SDK keeps unknown fields). A failure
+after the headers is ``data: {"error": {...}}`` and *no* ``[DONE]``, which makes the official
+SDK raise ``APIError``.
 
 Headers wait for the first batch (``headers_on_open = False``): an upstream that fails before
 answering becomes a real HTTP status (429, 502, 504) with ``x-should-retry: false``, because
@@ -71,6 +72,9 @@ def openai_error_body(error: StreamError) -> bytes:
     )
 
 
+_CONTENT_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
+"""The events that count as model output for the watchdog's progress timer."""
+
 _JSON_ERROR_HEADERS: Headers = [
     (b"content-type", b"application/json"),
     (b"x-should-retry", b"false"),
@@ -116,7 +120,11 @@ class OpenAIStreamDialect(_Base):
         return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]
 
     def open(self) -> bytes:
-        return self._chunk(b'{"role":"assistant","content":""}')
+        """The role chunk, sent before we know whether text or tool calls follow: so its
+        content is ``null`` (OpenAI's first chunk of a tool-call answer), not ``""`` (of a text
+        answer). With ``""`` an SDK accumulator (``client.chat.completions.stream()``) ends a
+        tool-calls-only answer with ``content == ""`` where the non-stream body says ``null``."""
+        return self._chunk(b'{"role":"assistant","content":null}')
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._prefix + delta + self._open_suffix
@@ -205,16 +213,25 @@ class OpenAICompletionDialect(_Base):
         return b""
 
     def render(self, batch: list[ChatEvent]) -> bytes:
+        """Fold the batch; nothing is written until the terminal event.
+
+        ``content`` is still reported per batch: the engine's timers must see content arrive
+        to move from the ``first_token`` limit to the ``progress`` limit, exactly as for
+        ``stream: true`` (otherwise a long answer dies at ``first_token`` while it streams in).
+        """
         if self.terminal:
             return b""
+        self.content = False
         add = self._builder.add
         for event in batch:
             add(event)
-            if isinstance(event, StreamError):
+            if event.__class__ in _CONTENT_EVENTS:
+                self.content = True
+            elif isinstance(event, StreamError):
                 self.terminal = True
                 self.status, self._headers, body = self.error_response(event, 0)
                 return body
-            if isinstance(event, Finish):
+            elif isinstance(event, Finish):
                 self.terminal = True
                 return self._body()
         return b""

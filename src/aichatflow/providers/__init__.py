@@ -7,6 +7,7 @@ this module looks at a provider's name to decide anything.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
@@ -15,7 +16,8 @@ from typing import Any, cast
 from ..errors import ConfigError, UnknownModel
 from ..messages import ChatRequest
 from ..stream.source import ChatStream
-from .base import Provider, ProviderFactory
+from ._model_list import WAIT
+from .base import Provider, ProviderFactory, RefreshesModels
 from .fallback import Cooldowns, Deployment, fallback_batches, order
 
 ENTRY_POINT_GROUP = "aichatflow.providers"
@@ -121,8 +123,20 @@ class Registry:
             return only.provider.stream(request.model_copy(update={"model": only.model}))
         return ChatStream(fallback_batches(chain, request, self.cooldowns))
 
+    async def refresh_models(self) -> None:
+        """Let providers that list their upstream's models refresh them, all at once; bounded
+        (a plugin's hang or failure only leaves its list as it was)."""
+        waits = [
+            asyncio.wait_for(p.refresh_models(), WAIT + 0.5)
+            for p in self._providers.values()
+            if isinstance(p, RefreshesModels)
+        ]
+        if waits:
+            await asyncio.gather(*waits, return_exceptions=True)
+
     def model_ids(self) -> list[tuple[str, str]]:
-        """(model id, owner) for every advertised model and alias."""
+        """(model id, owner) for every advertised model and alias (call ``refresh_models``
+        first for the upstreams' current lists)."""
         ids = [(f"{name}/{m}", name) for name, p in self._providers.items() for m in p.models]
         for alias, targets in self._aliases.items():
             owner = targets[0].partition("/")[0] if len(targets) == 1 else "fallback"
@@ -140,6 +154,7 @@ __all__ = [
     "Deployment",
     "Provider",
     "ProviderFactory",
+    "RefreshesModels",
     "Registry",
     "create_provider",
     "factory_for",

@@ -53,6 +53,9 @@ class HttpProviderConfig:
     api_key: str
     """Empty when there is none: then no auth header is sent at all."""
     models: tuple[str, ...]
+    """``models`` of the config, else the kind's defaults."""
+    models_configured: bool
+    """The config listed ``models``: advertise exactly those, never the upstream's own list."""
     headers: dict[str, str]
     """Extra request headers from the config."""
     max_event_bytes: int
@@ -77,11 +80,17 @@ class HttpProviderConfig:
         if not url:
             raise ConfigError(f"provider {provider!r}: base_url is required")
         first_token = options.get("first_token_timeout")
+        listed = options.get("models")
+        if listed is not None and (
+            not isinstance(listed, list | tuple) or not all(isinstance(m, str) for m in listed)
+        ):
+            raise ConfigError(f"provider {provider!r}: models must be a list of model names")
         try:
             return cls(
                 base_url=str(url).rstrip("/"),
                 api_key=api_key(options, key_envs),
                 models=tuple(options.get("models") or models),
+                models_configured=bool(options.get("models")),
                 headers={str(k): str(v) for k, v in (options.get("headers") or {}).items()},
                 max_event_bytes=int(options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES)),
                 retry=RetryPolicy(

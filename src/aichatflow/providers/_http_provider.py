@@ -2,18 +2,26 @@
 
 A provider built on this has its parsed options (``HttpProviderConfig``), one pooled
 ``HttpClient``, request headers with the credential in the header its API wants (none at all
-without a key: an empty credential header is an invalid request), the key
-as the one secret to redact from upstream errors, and retries around each attempt.
+without a key: an empty credential header is an invalid request), the key as the one secret to
+redact from upstream errors, and retries around each attempt.
+
+Its advertised ``models`` are the config's ``models`` when given; otherwise what the upstream's
+own model list reports (``models_url``, parsed by ``model_ids``; cached, see ``_model_list``),
+and the kind's defaults until that list is known or when it cannot be had.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
+from ..errors import UpstreamBadResponse, error_from_status
 from ..events import ChatEvent
 from ..stream.source import ChatStream
 from ._http import HttpClient
 from ._http_options import HttpProviderConfig
+from ._model_list import MAX_BYTES, UpstreamModelList
+from ._payload import json_object
 from ._retry import retrying
 
 
@@ -42,16 +50,58 @@ class HttpProvider:
             self._headers[auth_header] = auth_prefix + self._key
         self.secrets: tuple[str, ...] = (self._key,) if self._key else ()
         """What upstream error texts are redacted of."""
+        self.base_url = cfg.base_url
+        self._listed: UpstreamModelList | None = None
+        if not cfg.models_configured and self.models_url() is not None:
+            self._listed = UpstreamModelList(name, self._upstream_model_ids)
 
     @property
     def models(self) -> Sequence[str]:
-        return self._models
+        listed = self._listed.ids if self._listed is not None else ()
+        return listed or self._models
+
+    async def refresh_models(self) -> None:
+        """Bring ``models`` up to date with the upstream's list (bounded, never raises)."""
+        if self._listed is not None:
+            await self._listed.refresh()
+
+    def models_url(self) -> str | None:
+        """Where the upstream lists its models; None: it cannot (only configured models)."""
+        return None
+
+    def model_ids(self, payload: dict[str, Any]) -> list[str]:
+        """The model ids in the upstream's list: OpenAI's (and Anthropic's) ``data[].id``."""
+        return [m["id"] for m in payload["data"] if isinstance(m.get("id"), str)]
+
+    async def _upstream_model_ids(self) -> list[str]:
+        url = self.models_url()
+        assert url is not None
+        headers = {k: v for k, v in self._headers.items() if k != "content-type"}
+        headers["accept"] = "application/json"
+        async with self._http.stream("GET", url, headers=headers, body=b"") as resp:
+            if resp.status != 200:
+                raw = await resp.read(self._http.options.max_error_body)
+                raise error_from_status(
+                    resp.status, raw, resp.headers, provider=self.name, secrets=self.secrets
+                )
+            raw = await resp.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise UpstreamBadResponse(f"{self.name}: model list too large", provider=self.name)
+        payload = json_object(raw, self.name, "a model list")
+        try:
+            return self.model_ids(payload)
+        except (TypeError, KeyError, AttributeError):
+            raise UpstreamBadResponse(
+                f"{self.name}: upstream sent a model list of an unknown shape", provider=self.name
+            ) from None
 
     def retried(self, attempt: Callable[[], AsyncIterator[list[ChatEvent]]]) -> ChatStream:
         """The stream of ``attempt()``, retried by the provider's policy before first content."""
         return ChatStream(retrying(self.retry, attempt, provider=self.name))
 
     async def aclose(self) -> None:
+        if self._listed is not None:
+            self._listed.close()
         await self._http.aclose()
 
 

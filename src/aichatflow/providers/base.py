@@ -37,10 +37,19 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class RefreshesModels(Protocol):
+    """Optional: a provider whose ``models`` come from its upstream (HTTP providers without
+    ``models`` in their config). ``/v1/models`` awaits this first; it must be bounded in time
+    and never raise, since listing models must work when an upstream does not."""
+
+    async def refresh_models(self) -> None: ...
+
+
 class ProviderFactory(Protocol):
     """Builds a provider from its name and the options of its ``[providers.<name>]`` table."""
 
     def __call__(self, name: str, options: Mapping[str, Any]) -> Provider: ...
 
 
-__all__ = ["Provider", "ProviderFactory"]
+__all__ = ["Provider", "ProviderFactory", "RefreshesModels"]

@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/api/chat", native, methods=["POST"]),
             Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", routes.retrieve_model, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=routes.STATIC), name="static"),
         ],

@@ -51,12 +51,36 @@ def _registry(request: Request) -> Registry:
     return registry
 
 
+def _model_object(model: str, owner: str) -> dict[str, Any]:
+    return {"id": model, "object": "model", "created": 0, "owned_by": owner}
+
+
+async def _model_ids(request: Request) -> list[tuple[str, str]]:
+    registry = _registry(request)
+    await registry.refresh_models()  # bounded; an upstream that fails only drops its list
+    return registry.model_ids()
+
+
 async def list_models(request: Request) -> Response:
-    data = [
-        {"id": model, "object": "model", "created": 0, "owned_by": owner}
-        for model, owner in _registry(request).model_ids()
-    ]
+    """``GET /v1/models``: every provider's models (configured, or its upstream's own list)
+    and the aliases."""
+    data = [_model_object(model, owner) for model, owner in await _model_ids(request)]
     return JSONResponse({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> Response:
+    """``GET /v1/models/{id}`` (ids hold ``/``): one model of the list, else OpenAI's 404."""
+    model_id: str = request.path_params["model_id"]
+    for model, owner in await _model_ids(request):
+        if model == model_id:
+            return JSONResponse(_model_object(model, owner))
+    error = {
+        "message": f"The model `{model_id}` does not exist",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "model_not_found",
+    }
+    return JSONResponse({"error": error}, status_code=404, headers={"x-should-retry": "false"})
 
 
 async def page(request: Request) -> Response:

@@ -73,6 +73,9 @@ class AnthropicProvider(HttpProvider):
         if self.thinking_budget is not None and self.thinking_budget >= self.max_tokens:
             raise ConfigError(f"provider {name!r}: thinking_budget must be below max_tokens")
 
+    def models_url(self) -> str:
+        return self.base_url + "/v1/models?limit=1000"  # ``data[].id``, as OpenAI's
+
     def stream(self, request: ChatRequest) -> ChatStream:
         data = request_body(
             request, max_tokens=self.max_tokens, thinking_budget=self.thinking_budget

@@ -68,12 +68,24 @@ class GeminiProvider(HttpProvider):
             raise ConfigError(f"provider {name!r}: include_thoughts must be true or false")
         super().__init__(name, cfg, accept="text/event-stream", auth_header="x-goog-api-key")
         self.include_thoughts = include_thoughts
-        self.base_url = cfg.base_url
 
     def url(self, model: str) -> str:
         """The streaming URL of ``model`` (a ``models/`` prefix is accepted and dropped)."""
         bare = quote(model.removeprefix("models/"), safe="-._~")
         return f"{self.base_url}/v1beta/models/{bare}:streamGenerateContent?alt=sse"
+
+    def models_url(self) -> str:
+        return self.base_url + "/v1beta/models?pageSize=1000"
+
+    def model_ids(self, payload: dict[str, Any]) -> list[str]:
+        """``models[].name`` without ``models/``, only those that can ``generateContent``
+        (the list also holds embedding and other models)."""
+        return [
+            m["name"].removeprefix("models/")
+            for m in payload["models"]
+            if isinstance(m.get("name"), str)
+            and "generateContent" in m.get("supportedGenerationMethods", ["generateContent"])
+        ]
 
     def stream(self, request: ChatRequest) -> ChatStream:
         body = orjson.dumps(request_body(request, include_thoughts=self.include_thoughts))

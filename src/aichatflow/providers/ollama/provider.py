@@ -83,6 +83,12 @@ class OllamaProvider(HttpProvider):
         self.url = cfg.base_url + "/api/chat"
         self.think = _think(name, options.get("think"))
 
+    def models_url(self) -> str:
+        return self.base_url + "/api/tags"  # the models pulled into this Ollama
+
+    def model_ids(self, payload: dict[str, Any]) -> list[str]:
+        return [m["name"] for m in payload["models"] if isinstance(m.get("name"), str)]
+
     def stream(self, request: ChatRequest) -> ChatStream:
         body = orjson.dumps(request_body(request, think=self.think))
 

@@ -57,6 +57,9 @@ class OpenAICompatProvider(HttpProvider):
         self.profile = profile
         self.url = cfg.base_url + "/chat/completions"
 
+    def models_url(self) -> str:
+        return self.base_url + "/models"
+
     def stream(self, request: ChatRequest) -> ChatStream:
         body = orjson.dumps(request_body(request, self.profile))
 
