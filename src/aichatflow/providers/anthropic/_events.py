@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import UpstreamBadResponse, error_for_code, redact
+from ...errors import UpstreamBadResponse, error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -71,7 +71,7 @@ def stream_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...
     if not isinstance(err, dict):
         err = {}
     code = _ERROR_CODE.get(str(err.get("type") or ""), "upstream_error")
-    message = redact(str(err.get("message") or "upstream error"), secrets)[:300]
+    message = redacted_excerpt(str(err.get("message") or "upstream error"), secrets)
     return error_for_code(code, f"{provider}: {message}", provider=provider)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import ProviderError, UpstreamBadResponse, error_for_code, redact
+from ...errors import ProviderError, UpstreamBadResponse, error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -104,7 +104,7 @@ def gemini_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...
         status = int(status)  # relays such as LiteLLM write the HTTP code as a string
     if code is None and isinstance(status, int):
         code = _HTTP_CODE.get(status)
-    message = redact(str(err.get("message") or "upstream error"), secrets)[:300]
+    message = redacted_excerpt(str(err.get("message") or "upstream error"), secrets)
     return error_for_code(code or "upstream_error", f"{provider}: {message}", provider=provider)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import error_for_code, redact
+from ...errors import error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -86,9 +86,8 @@ def in_band_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ..
         code = _STATUS_CODE.get(status, "upstream_error") if isinstance(status, int) else None
     if message.lower().startswith("overloaded") and code in (None, "upstream_error"):
         code = "upstream_overloaded"
-    return error_for_code(
-        code or "upstream_error", f"{provider}: {redact(message, secrets)[:300]}", provider=provider
-    )
+    text = redacted_excerpt(message, secrets)
+    return error_for_code(code or "upstream_error", f"{provider}: {text}", provider=provider)
 
 
 class ChunkParser:
