@@ -9,7 +9,7 @@
     │   └── BodyTooLarge                 bad_request       413    no
     ├── EventTooLarge                    event_too_large   502    no
     └── ProviderError                    upstream_error    502    yes  (carries provider, status)
-        ├── UpstreamAuth                 upstream_auth     502    no   (401/403 upstream)
+        ├── UpstreamAuth                 upstream_auth     502    no   (401/402/403, no credit)
         ├── UpstreamBadRequest           bad_request       400    no   (other 4xx upstream)
         ├── UpstreamRateLimited          upstream_rate_limited 429 yes (retry_after)
         ├── UpstreamOverloaded           upstream_overloaded   503 yes (503/529)
@@ -17,12 +17,27 @@
         ├── UpstreamDisconnected         upstream_disconnected 502 yes
         └── UpstreamBadResponse          upstream_bad_response 502 no
 
-Only ``error_from_status`` builds status errors (never classify by message text). Messages are
-safe to show a user: an upstream's own message goes through ``redacted_excerpt``, which redacts
-the *whole* text (configured keys, then credential shapes: ``sk-...`` including Anthropic's
-``sk-ant-...``, Google's ``AIza...``, bearer tokens, keys in URL queries), only then cuts it to
-``MESSAGE_LIMIT`` characters, and finally removes whatever still looks like the start of a secret
-at the cut. Cutting first would leave the head of a key that straddles the cut unrecognised.
+Only ``error_from_status`` builds status errors (never classify by message text); in-band errors
+(an error inside a 200 response) are typed by each provider's parser from the upstream's
+structured ``code``/``type``/``status`` fields, with ``error_for_code``.
+
+What is never retried, and why: ``upstream_auth`` means the upstream refused the key or the
+account, and another attempt would be refused the same way. It covers 401 and 403, their in-band
+forms (OpenAI's ``invalid_api_key`` code, Anthropic's ``authentication_error``,
+``permission_error`` and ``billing_error``, Gemini's ``UNAUTHENTICATED``, ``PERMISSION_DENIED``
+and ``API_KEY_INVALID``), and an account without credit: HTTP 402 and OpenAI's
+``insufficient_quota``, which OpenAI sends with a 429 although no wait cures it. A rate limit
+(any other 429, Gemini's ``RESOURCE_EXHAUSTED``) stays retryable: it does pass. None of these is
+the caller's fault, so a fallback chain still moves on to its next deployment. ``bad_request``
+(other 4xx, an in-band ``invalid_request_error``) is the request's own and fails alike anywhere.
+
+Messages are safe to show a user: an upstream's own message goes through ``redacted_excerpt``,
+which redacts the *whole* text (configured keys, then credential shapes: ``sk-...`` including
+Anthropic's ``sk-ant-...``, Google's ``AIza...``, bearer tokens, keys in URL queries), only then
+cuts it to ``MESSAGE_LIMIT`` characters, and finally removes whatever still looks like the start
+of a secret at the cut. Cutting first would leave the head of a key that straddles the cut
+unrecognised.
+
 After the response headers are sent, the stream engine turns any of these into one terminal
 ``error`` frame carrying ``code``, ``message`` and ``retryable``.
 """
@@ -297,6 +312,7 @@ def upstream_message(body: bytes, fallback: str, secrets: Iterable[str] = ()) ->
 
 _BY_STATUS: dict[int, type[ProviderError]] = {
     401: UpstreamAuth,
+    402: UpstreamAuth,  # Payment Required (DeepSeek's "Insufficient Balance"): the account
     403: UpstreamAuth,
     408: UpstreamTimeout,
     429: UpstreamRateLimited,
@@ -326,6 +342,19 @@ def error_for_code(code: str, message: str, *, provider: str = "") -> ProviderEr
     return _BY_CODE.get(code, ProviderError)(message, provider=provider)
 
 
+_NO_CREDIT = "insufficient_quota"
+
+
+def _no_credit(body: bytes) -> bool:
+    """Whether an error body's structured ``code`` or ``type`` says the account has no credit."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    err = data.get("error") if isinstance(data, dict) else None
+    return isinstance(err, dict) and _NO_CREDIT in (err.get("code"), err.get("type"))
+
+
 def error_from_status(
     status: int,
     body: bytes,
@@ -338,6 +367,8 @@ def error_from_status(
     cls = _BY_STATUS.get(status)
     if cls is None:
         cls = UpstreamBadRequest if 400 <= status < 500 else ProviderError
+    if _no_credit(body):
+        cls = UpstreamAuth  # OpenAI says so with a 429, but waiting will not bring credit back
     message = upstream_message(body, f"HTTP {status}", secrets)
     return cls(
         f"{provider}: {message}",

@@ -177,6 +177,30 @@ def assert_not_retryable_auth(result: Result) -> None:
         assert result.body_json()["error"]["code"] == "upstream_auth"
 
 
+NO_CREDIT = [
+    pytest.param(
+        respond(429, {"error": OPENAI_AUTH["insufficient_quota"]}), id="429-insufficient_quota"
+    ),
+    pytest.param(
+        respond(402, {"error": {"message": "Insufficient Balance", "type": "unknown_error"}}),
+        id="402-insufficient-balance",
+    ),
+]
+
+
+@pytest.mark.parametrize("answer", NO_CREDIT)
+async def test_an_account_without_credit_is_upstream_auth_and_never_retried(
+    answer: list[Action], fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
+) -> None:
+    """OpenAI's ``insufficient_quota`` comes with a 429 that no wait cures, DeepSeek's empty
+    balance with a 402: neither is retried, and neither blames the caller's request."""
+    fake.default = Script(answer)
+    result = await chat(serve(max_retries=2).url, path)
+    assert fake.wait_requests(1) and fake.attempts == 1, f"{fake.attempts} upstream calls"
+    assert_not_retryable_auth(result)
+    assert_clean(result, fake, server_logs)
+
+
 @pytest.mark.parametrize("case", CONTROLS)
 async def test_a_retryable_in_band_error_is_retried(
     case: Case, fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture
