@@ -18,6 +18,8 @@ SHORT_OPENAI_KEY = "sk-LDUL4CsJw24BikWMgISuSw8"
 ANTHROPIC_KEY = "sk-ant-api03-P1FGNmtjwHsGQeZ52G6SIowp6asvorcBqyt1T5Al"
 GOOGLE_KEY = "AIzaQzhk7Q2bmXkthaYWyv1kKB5oiAKCAAfLesT"
 """``AIza`` and 35 characters, like a Google API key."""
+HEADER_KEY = "C3J27XDCG2LmlZGEONYlgCtjfIZ4SOcM"
+"""A credential given in the provider's ``headers`` option rather than as ``api_key``."""
 BEARER_TOKEN = "gcfQgWHHxjZ7GFTjMemb6ivyQKhVtwu9"
 """An opaque token: only the ``Bearer`` before it marks it as a secret."""
 
@@ -46,6 +48,7 @@ __all__ = [
     "BEARER_TOKEN",
     "CUT",
     "GOOGLE_KEY",
+    "HEADER_KEY",
     "LEAD",
     "OPAQUE_KEY",
     "OPENAI_KEY",

@@ -22,6 +22,7 @@ from ._secrets import (
     ANTHROPIC_KEY,
     CUT,
     GOOGLE_KEY,
+    HEADER_KEY,
     LEAD,
     OPAQUE_KEY,
     OPENAI_KEY,
@@ -117,3 +118,33 @@ async def test_an_echoed_key_never_reaches_a_client_or_a_log(
         assert_clean(result, fake, server_logs)
     assert "upstream_auth" in server_logs.text()  # the failures were logged...
     assert not leaks(key, server_logs.text()), server_logs.text()[-400:]  # ...without the key
+
+
+@pytest.mark.parametrize("offset", [CUT - len(HEADER_KEY) + 1, CUT - 16, CUT - 8])
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("api-key", HEADER_KEY), ("Authorization", f"Bearer {HEADER_KEY}")],
+    ids=["azure-api-key", "authorization-bearer"],
+)
+async def test_a_credential_in_configured_headers_is_a_secret_too(
+    header: str,
+    value: str,
+    offset: int,
+    fake: FakeUpstream,
+    start_server: Any,
+    server_logs: LogCapture,
+) -> None:
+    """A key given through ``headers`` (Azure's ``api-key``, a gateway's own ``Authorization``)
+    instead of ``api_key`` is redacted just the same, the bare token after ``Bearer`` too."""
+    error = {"message": message_with(HEADER_KEY, offset), "type": "invalid_request_error"}
+    fake.default = Script(respond(401, {"error": error}))
+    options = {"kind": "openai-compatible", "base_url": f"{fake.url}/v1", "max_retries": 0}
+    server = start_server(providers={"p": {**options, "headers": {header: value}}})
+    for path in (NATIVE, OPENAI):
+        result = await chat(server.url, path, body=request_body(path, model="p/gpt-test"))
+        error = _error_of(result)
+        assert error["code"] == "upstream_auth" and LEAD in error["message"], error
+        assert not leaks(HEADER_KEY, result.raw), error["message"][-80:]
+        assert_clean(result, fake, server_logs)
+    assert fake.requests[0].headers[header.lower()] == value  # the credential was really used
+    assert not leaks(HEADER_KEY, server_logs.text()), server_logs.text()[-400:]

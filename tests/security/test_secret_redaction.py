@@ -22,6 +22,7 @@ from aichatflow.errors import (
     redacted_excerpt,
     upstream_message,
 )
+from aichatflow.providers._http_provider import header_secrets
 from aichatflow.providers.anthropic._events import stream_error
 from aichatflow.providers.gemini._events import gemini_error
 from aichatflow.providers.ollama._events import in_band_error as ollama_error
@@ -163,3 +164,13 @@ def test_in_band_errors_never_show_a_piece_of_the_key(
         return error.message
 
     assert not _check(key, shown)
+
+
+def test_credential_headers_are_secrets_and_short_flags_are_not() -> None:
+    headers = {
+        "X-Api-Key": "abcdefgh12345",
+        "Authorization": "Bearer tok_123456789",
+        "x-use-token": "1",  # a flag: redacting every "1" would garble every message
+        "accept": "application/json; charset=utf-8",  # not a credential header
+    }
+    assert header_secrets(headers) == ("abcdefgh12345", "Bearer tok_123456789", "tok_123456789")
