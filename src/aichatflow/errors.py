@@ -9,7 +9,7 @@
     │   └── BodyTooLarge                 bad_request       413    no
     ├── EventTooLarge                    event_too_large   502    no
     └── ProviderError                    upstream_error    502    yes  (carries provider, status)
-        ├── UpstreamAuth                 upstream_auth     502    no   (401/403 upstream)
+        ├── UpstreamAuth                 upstream_auth     502    no   (401/402/403, no credit)
         ├── UpstreamBadRequest           bad_request       400    no   (other 4xx upstream)
         ├── UpstreamRateLimited          upstream_rate_limited 429 yes (retry_after)
         ├── UpstreamOverloaded           upstream_overloaded   503 yes (503/529)
@@ -17,8 +17,27 @@
         ├── UpstreamDisconnected         upstream_disconnected 502 yes
         └── UpstreamBadResponse          upstream_bad_response 502 no
 
-Only ``error_from_status`` builds status errors (never classify by message text). Messages are
-safe to show a user: they pass through ``redact`` so no key, bearer token or URL query leaks.
+Only ``error_from_status`` builds status errors (never classify by message text); in-band errors
+(an error inside a 200 response) are typed by each provider's parser from the upstream's
+structured ``code``/``type``/``status`` fields, with ``error_for_code``.
+
+What is never retried, and why: ``upstream_auth`` means the upstream refused the key or the
+account, and another attempt would be refused the same way. It covers 401 and 403, their in-band
+forms (OpenAI's ``invalid_api_key`` code, Anthropic's ``authentication_error``,
+``permission_error`` and ``billing_error``, Gemini's ``UNAUTHENTICATED``, ``PERMISSION_DENIED``
+and ``API_KEY_INVALID``), and an account without credit: HTTP 402 and OpenAI's
+``insufficient_quota``, which OpenAI sends with a 429 although no wait cures it. A rate limit
+(any other 429, Gemini's ``RESOURCE_EXHAUSTED``) stays retryable: it does pass. None of these is
+the caller's fault, so a fallback chain still moves on to its next deployment. ``bad_request``
+(other 4xx, an in-band ``invalid_request_error``) is the request's own and fails alike anywhere.
+
+Messages are safe to show a user: an upstream's own message goes through ``redacted_excerpt``,
+which redacts the *whole* text (configured keys, then credential shapes: ``sk-...`` including
+Anthropic's ``sk-ant-...``, Google's ``AIza...``, bearer tokens, keys in URL queries), only then
+cuts it to ``MESSAGE_LIMIT`` characters, and finally removes whatever still looks like the start
+of a secret at the cut. Cutting first would leave the head of a key that straddles the cut
+unrecognised.
+
 After the response headers are sent, the stream engine turns any of these into one terminal
 ``error`` frame carrying ``code``, ``message`` and ``retryable``.
 """
@@ -49,24 +68,67 @@ ERROR_CODES: frozenset[str] = frozenset(
     )
 )
 
+MESSAGE_LIMIT = 300
+"""Characters of an upstream's own message kept in an error (after redaction, see
+``redacted_excerpt``)."""
+
+REDACTED = "[REDACTED]"
+
 _SECRET_PATTERNS = re.compile(
-    r"(?i)(bearer\s+)[^\s\"',]+"  # Authorization values
-    r"|\b(sk|pk|rk|key)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys
-    r"|([?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']+"  # keys in URLs
+    r"(?i)(?P<bearer>bearer\s+)[^\s\"',]+"  # Authorization values
+    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys, Anthropic's sk-ant-...
+    r"|\bAIza[0-9A-Za-z_\-]{16,}"  # Google API keys (AIza and 35 more characters)
+    r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']+"  # in URLs
 )
+_SECRET_HEADS = re.compile(
+    r"(?i)(?:(?P<bearer>bearer\s+)[^\s\"',]*"
+    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]*"
+    r"|\bAIza[0-9A-Za-z_\-]*"
+    r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']*)\Z"
+)
+"""The start of a credential-shaped token, ending the text: what a cut leaves of a token."""
+_MIN_SECRET_HEAD = 4
+"""A known secret's first characters ending a text are removed from this many on."""
+
+
+def _keep_prefix(m: re.Match[str]) -> str:
+    return (m.group("bearer") or m.group("query") or "") + REDACTED
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Remove known secrets and anything shaped like a credential from ``text``."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _SECRET_PATTERNS.sub(_keep_prefix, text)
+
+
+def redacted_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` redacted, then cut to ``limit`` characters (plus at most one ``[REDACTED]``
+    marker): the one way an upstream's message is shortened.
+
+    The order is the point: cutting first would split a secret at the cut and leave its head
+    (25 characters of a 26-character key) where neither the known-secret match nor the
+    credential patterns recognise it any more. After the cut, whatever still looks like the
+    *beginning* of a secret at the end (a known secret's first characters, ``sk-...``,
+    ``AIza...``, ``Bearer ...`` cut short, by the upstream itself or by us) is removed too, and
+    a cut that would split a ``[REDACTED]`` marker is moved before it.
+    """
+    secrets = tuple(s for s in secrets if s)
+    text = redact(text, secrets)
+    if len(text) > limit:
+        width = len(REDACTED)
+        marker = text.find(REDACTED, max(0, limit - width + 1), limit + width - 1)
+        text = text[: marker if marker != -1 else limit]
+    return _without_secret_head(text, secrets)
+
+
+def _without_secret_head(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[REDACTED]")
-
-    def _sub(m: re.Match[str]) -> str:
-        prefix = m.group(1) or m.group(3) or ""
-        return prefix + "[REDACTED]"
-
-    return _SECRET_PATTERNS.sub(_sub, text)
+        for size in range(len(secret) - 1, _MIN_SECRET_HEAD - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[: len(text) - size] + REDACTED
+                break
+    return _SECRET_HEADS.sub(_keep_prefix, text, count=1)
 
 
 class AIChatFlowError(Exception):
@@ -229,26 +291,28 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def upstream_message(body: bytes, fallback: str) -> str:
-    """Pull a human message out of an upstream error body (OpenAI, vLLM, Anthropic, Gemini...)."""
+def upstream_message(body: bytes, fallback: str, secrets: Iterable[str] = ()) -> str:
+    """A human message from an upstream error body (OpenAI, vLLM, Anthropic, Gemini...), safe
+    to show: the whole message is redacted, then cut (``redacted_excerpt``)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", "replace").strip()
-        return text[:300] or fallback
+        return redacted_excerpt(text, secrets) or fallback
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict):
             msg = err.get("message") or err.get("detail")
             if isinstance(msg, str) and msg:
-                return msg[:300]
+                return redacted_excerpt(msg, secrets)
         elif isinstance(err, str) and err:
-            return err[:300]
+            return redacted_excerpt(err, secrets)
     return fallback
 
 
 _BY_STATUS: dict[int, type[ProviderError]] = {
     401: UpstreamAuth,
+    402: UpstreamAuth,  # Payment Required (DeepSeek's "Insufficient Balance"): the account
     403: UpstreamAuth,
     408: UpstreamTimeout,
     429: UpstreamRateLimited,
@@ -278,6 +342,19 @@ def error_for_code(code: str, message: str, *, provider: str = "") -> ProviderEr
     return _BY_CODE.get(code, ProviderError)(message, provider=provider)
 
 
+_NO_CREDIT = "insufficient_quota"
+
+
+def _no_credit(body: bytes) -> bool:
+    """Whether an error body's structured ``code`` or ``type`` says the account has no credit."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    err = data.get("error") if isinstance(data, dict) else None
+    return isinstance(err, dict) and _NO_CREDIT in (err.get("code"), err.get("type"))
+
+
 def error_from_status(
     status: int,
     body: bytes,
@@ -290,7 +367,9 @@ def error_from_status(
     cls = _BY_STATUS.get(status)
     if cls is None:
         cls = UpstreamBadRequest if 400 <= status < 500 else ProviderError
-    message = redact(upstream_message(body, f"HTTP {status}"), secrets)
+    if _no_credit(body):
+        cls = UpstreamAuth  # OpenAI says so with a 429, but waiting will not bring credit back
+    message = upstream_message(body, f"HTTP {status}", secrets)
     return cls(
         f"{provider}: {message}",
         provider=provider,
@@ -302,6 +381,8 @@ def error_from_status(
 __all__ = [
     "ERROR_CODES",
     "HTTP_STATUS_BY_CODE",
+    "MESSAGE_LIMIT",
+    "REDACTED",
     "RETRYABLE_CODES",
     "AIChatFlowError",
     "BodyTooLarge",
@@ -321,5 +402,6 @@ __all__ = [
     "error_from_status",
     "parse_retry_after",
     "redact",
+    "redacted_excerpt",
     "upstream_message",
 ]

@@ -2,8 +2,9 @@
 
 A provider built on this has its parsed options (``HttpProviderConfig``), one pooled
 ``HttpClient``, request headers with the credential in the header its API wants (none at all
-without a key: an empty credential header is an invalid request), the key as the one secret to
-redact from upstream errors, and retries around each attempt.
+without a key: an empty credential header is an invalid request), the key and the credentials
+of configured headers as the secrets to redact from upstream errors, and retries around each
+attempt.
 
 Its advertised ``models`` are the config's ``models`` when given; otherwise what the upstream's
 own model list reports (``models_url``, parsed by ``model_ids``; cached, see ``_model_list``),
@@ -12,6 +13,7 @@ and the kind's defaults until that list is known or when it cannot be had.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +25,22 @@ from ._http_options import HttpProviderConfig
 from ._model_list import MAX_BYTES, UpstreamModelList
 from ._payload import json_object
 from ._retry import retrying
+
+_CREDENTIAL_HEADER = re.compile(r"(?i)auth|api[-_]?key|token|secret|cookie|signature")
+_MIN_SECRET = 8
+"""Shorter header values are flags, not credentials; redacting them would garble messages."""
+
+
+def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of configured headers that carry a credential (an Azure ``api-key``, a
+    gateway's ``Authorization: Bearer ...``): secrets as much as ``api_key`` is, and the token
+    after an auth scheme on its own too, since an upstream may echo just that."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER.search(name):
+            token = value.strip().rpartition(" ")[2]
+            found += [v for v in (value.strip(), token) if len(v) >= _MIN_SECRET]
+    return tuple(dict.fromkeys(found))
 
 
 class HttpProvider:
@@ -48,7 +66,9 @@ class HttpProvider:
         self._headers.update(cfg.headers)
         if self._key:
             self._headers[auth_header] = auth_prefix + self._key
-        self.secrets: tuple[str, ...] = (self._key,) if self._key else ()
+        self.secrets: tuple[str, ...] = ((self._key,) if self._key else ()) + header_secrets(
+            cfg.headers
+        )
         """What upstream error texts are redacted of."""
         self.base_url = cfg.base_url
         self._listed: UpstreamModelList | None = None
@@ -105,4 +125,4 @@ class HttpProvider:
         await self._http.aclose()
 
 
-__all__ = ["HttpProvider"]
+__all__ = ["HttpProvider", "header_secrets"]

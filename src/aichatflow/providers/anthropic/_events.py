@@ -12,7 +12,9 @@ tokens, while ``Usage.input_tokens`` (like OpenAI's ``prompt_tokens``) includes 
 reads and writes are added in and cache reads are also reported as ``cached_input_tokens``.
 
 ``ping`` and event types this parser does not know are ignored ("new event types may be added",
-says Anthropic); ``event: error`` raises the typed error of its ``error.type``.
+says Anthropic); ``event: error`` raises the typed error of its ``error.type``: an
+``authentication_error``, ``permission_error`` or ``billing_error`` is ``upstream_auth``, never
+retried, like the 401/403 it stands for.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import UpstreamBadResponse, error_for_code, redact
+from ...errors import UpstreamBadResponse, error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -69,9 +71,9 @@ def stream_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...
     """An ``event: error`` payload (``{"type": "error", "error": {type, message}}``), typed."""
     err = payload.get("error")
     if not isinstance(err, dict):
-        err = {}
+        err = payload  # a relay's flat ``{"type": "authentication_error", "message": ...}``
     code = _ERROR_CODE.get(str(err.get("type") or ""), "upstream_error")
-    message = redact(str(err.get("message") or "upstream error"), secrets)[:300]
+    message = redacted_excerpt(str(err.get("message") or "upstream error"), secrets)
     return error_for_code(code, f"{provider}: {message}", provider=provider)
 
 
@@ -145,7 +147,7 @@ class EventParser:
 
     def _dispatch(self, payload: dict[str, Any], out: list[ChatEvent], name: str) -> bool:
         kind = payload.get("type") or name
-        if kind == "error":
+        if kind == "error" or name == "error":  # a relay may put the error's own type there
             raise stream_error(payload, self.provider, self.secrets)
         if kind == "ping":
             return False

@@ -14,7 +14,9 @@ Each SSE event (and each bare JSON object, see ``_decode.py``) is one whole resp
   only records it and the provider emits ``Finish`` when the body ends.
 
 Errors come as ``{"error": {"code", "message", "status"}}``, in a ``data:`` line or bare; they are
-mapped by gRPC ``status`` first, then by HTTP ``code`` (never by message text).
+mapped by gRPC ``status`` first, then by HTTP ``code`` (never by message text). A key Google
+rejects is ``upstream_auth`` (never retried) whatever the status says: ``UNAUTHENTICATED``,
+``PERMISSION_DENIED``, or ``INVALID_ARGUMENT`` with ``details[].reason`` ``API_KEY_INVALID``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import ProviderError, UpstreamBadResponse, error_for_code, redact
+from ...errors import ProviderError, UpstreamBadResponse, error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -93,18 +95,31 @@ _HTTP_CODE = {
 }
 
 
+_KEY_REJECTED = frozenset(("API_KEY_INVALID", "API_KEY_EXPIRED"))
+"""``ErrorInfo.reason`` values with which Google rejects the key itself, under the status
+``INVALID_ARGUMENT`` (HTTP 400) that otherwise means a bad request."""
+
+
+def key_rejected(err: Any) -> bool:
+    """Whether an ``error`` object says the API key was rejected (in ``details[].reason``)."""
+    details = err.get("details") if isinstance(err, dict) else None
+    if not isinstance(details, list):
+        return False
+    return any(isinstance(d, dict) and d.get("reason") in _KEY_REJECTED for d in details)
+
+
 def gemini_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...]) -> ProviderError:
     """An in-band ``{"error": {...}}`` object as a typed error."""
     err = payload.get("error")
     if not isinstance(err, dict):
         err = {"message": str(err)}
-    code = _STATUS_CODE.get(str(err.get("status") or ""))
+    code = "upstream_auth" if key_rejected(err) else _STATUS_CODE.get(str(err.get("status") or ""))
     status = err.get("code")
     if code is None and isinstance(status, str) and status.isdigit():
         status = int(status)  # relays such as LiteLLM write the HTTP code as a string
     if code is None and isinstance(status, int):
         code = _HTTP_CODE.get(status)
-    message = redact(str(err.get("message") or "upstream error"), secrets)[:300]
+    message = redacted_excerpt(str(err.get("message") or "upstream error"), secrets)
     return error_for_code(code or "upstream_error", f"{provider}: {message}", provider=provider)
 
 
@@ -190,4 +205,4 @@ class ResponseParser:
             )
 
 
-__all__ = ["ResponseParser", "gemini_error", "map_finish_reason", "parse_usage"]
+__all__ = ["ResponseParser", "gemini_error", "key_rejected", "map_finish_reason", "parse_usage"]

@@ -42,7 +42,7 @@ from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider
 from ._convert import request_body
 from ._decode import GeminiSSEDecoder
-from ._events import ResponseParser
+from ._events import ResponseParser, key_rejected
 
 BASE_URL = "https://generativelanguage.googleapis.com"
 KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
@@ -176,10 +176,10 @@ class GeminiProvider(HttpProvider):
 
 def _bad_key(raw: bytes) -> bool:
     try:
-        details = orjson.loads(raw)["error"]["details"]
-        return any(d.get("reason") == "API_KEY_INVALID" for d in details)
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return False
+    return isinstance(body, dict) and key_rejected(body.get("error"))
 
 
 __all__ = ["BASE_URL", "KEY_ENVS", "MODELS", "GeminiProvider"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import ProviderError, UpstreamBadRequest, UpstreamBadResponse, redact
+from ...errors import ProviderError, UpstreamBadRequest, UpstreamBadResponse, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -55,7 +55,7 @@ def in_band_error(error: Any, provider: str, secrets: tuple[str, ...] = ()) -> P
     """An ``{"error": ...}`` line as a typed error (see the module docstring)."""
     if isinstance(error, dict):
         error = error.get("message") or error
-    text = redact(str(error) or "upstream error", secrets)[:300]
+    text = redacted_excerpt(str(error) or "upstream error", secrets)
     lowered = text.lower()
     cls = UpstreamBadRequest if any(p in lowered for p in _CALLER_ERRORS) else ProviderError
     return cls(f"{provider}: {text}", provider=provider)

@@ -7,13 +7,17 @@ our own, in order of appearance.
 
 ``Finish`` is emitted at ``[DONE]`` rather than at ``finish_reason`` because OpenAI sends usage in
 a later chunk; a stream that ends after ``finish_reason`` without ``[DONE]`` is still complete.
+
+An ``{"error": ...}`` chunk (after a 200) is typed by its structured fields (``in_band_code``):
+an ``invalid_api_key`` code or an auth type is ``upstream_auth`` and never retried, exactly as
+a 401 would be, although OpenAI labels it ``type: invalid_request_error``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...errors import error_for_code, redact
+from ...errors import error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -60,15 +64,57 @@ _STATUS_CODE = {
     429: "upstream_rate_limited",
     503: "upstream_overloaded",
 }
-_TYPE_CODE = {
+_KIND_CODE = {
+    # The key or the account is refused: retrying cannot help, only an operator can.
+    "invalid_api_key": "upstream_auth",  # OpenAI's code (its type is invalid_request_error)
+    "authentication_error": "upstream_auth",  # Anthropic-style types relayed as they are
+    "permission_error": "upstream_auth",
+    "billing_error": "upstream_auth",
+    "auth_error": "upstream_auth",  # LiteLLM's proxy
+    "insufficient_quota": "upstream_auth",  # no credit left (type and code), not a rate limit
+    "invalid_request_error": "bad_request",  # the request itself, after the specific code
     "server_error": "upstream_error",
     "overloaded_error": "upstream_overloaded",
     "rate_limit_error": "upstream_rate_limited",
     "rate_limit_exceeded": "upstream_rate_limited",
-    "insufficient_quota": "upstream_rate_limited",
-    "authentication_error": "upstream_auth",
     "timeout": "upstream_timeout",
 }
+
+
+def _status(value: Any) -> int | None:
+    """An HTTP status written as a number or, by relays such as LiteLLM, as a string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def in_band_code(payload: dict[str, Any], err: dict[str, Any]) -> str:
+    """The error code of an in-band error, from its structured fields, most specific first: a
+    known ``code`` string (``invalid_api_key`` says more than its type ``invalid_request_error``),
+    an HTTP status in ``code``, a known ``type``. Only a plain server error whose message starts
+    with "overloaded" (all some servers say) is refined by its text."""
+    code = _structured_code(payload, err)
+    if code == "upstream_error" and str(err.get("message") or "").lower().startswith("overloaded"):
+        return "upstream_overloaded"
+    return code
+
+
+def _structured_code(payload: dict[str, Any], err: dict[str, Any]) -> str:
+    code, kind = err.get("code"), err.get("type")
+    if isinstance(code, str) and code in _KIND_CODE:
+        return _KIND_CODE[code]
+    status = _status(code)
+    if status is None:
+        status = _status(payload.get("code"))
+    if status in _STATUS_CODE:
+        return _STATUS_CODE[status]
+    if isinstance(kind, str) and kind in _KIND_CODE:
+        return _KIND_CODE[kind]
+    if "overload" in str(kind or code or ""):
+        return "upstream_overloaded"
+    return "upstream_error"
 
 
 def in_band_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...]) -> Exception:
@@ -76,19 +122,8 @@ def in_band_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ..
     err = payload.get("error", payload)
     if not isinstance(err, dict):
         err = {"message": str(err)}
-    message = str(err.get("message") or "upstream error")
-    kind = str(err.get("type") or err.get("code") or "")
-    code = _TYPE_CODE.get(kind)
-    if code is None and "overload" in kind:
-        code = "upstream_overloaded"
-    if code is None:
-        status = err.get("code") if isinstance(err.get("code"), int) else payload.get("code")
-        code = _STATUS_CODE.get(status, "upstream_error") if isinstance(status, int) else None
-    if message.lower().startswith("overloaded") and code in (None, "upstream_error"):
-        code = "upstream_overloaded"
-    return error_for_code(
-        code or "upstream_error", f"{provider}: {redact(message, secrets)[:300]}", provider=provider
-    )
+    text = redacted_excerpt(str(err.get("message") or "upstream error"), secrets)
+    return error_for_code(in_band_code(payload, err), f"{provider}: {text}", provider=provider)
 
 
 class ChunkParser:

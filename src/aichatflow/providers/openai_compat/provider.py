@@ -27,7 +27,7 @@ from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider
 from .._sse_batches import SSEBatches
-from ._chunks import ChunkParser
+from ._chunks import ChunkParser, in_band_error
 from ._completion import completion_events
 from ._convert import request_body
 from .profiles import Profile
@@ -104,7 +104,10 @@ class OpenAICompatProvider(HttpProvider):
         if len(raw) > self.max_event_bytes:
             raise EventTooLarge(self.max_event_bytes)
         try:
-            return completion_events(orjson.loads(raw))
+            body = orjson.loads(raw)
+            if isinstance(body, dict) and ("error" in body or body.get("object") == "error"):
+                raise in_band_error(body, self.name, self.secrets)  # a 200 that is an error
+            return completion_events(body)
         except (orjson.JSONDecodeError, TypeError, KeyError, IndexError, AttributeError):
             raise UpstreamBadResponse(
                 f"{self.name}: upstream sent neither an event stream nor a completion",
