@@ -244,6 +244,9 @@ def test_status_mapping_and_redaction() -> None:
     assert err.retry_after == 2.0 and err.retryable
     assert "sk-secret" not in err.message
     assert isinstance(error_from_status(401, b"", {}, provider="p"), UpstreamAuth)
+    conflict = error_from_status(409, b"", {}, provider="p")  # a lock upstream: worth a retry
+    assert conflict.code == "upstream_error" and conflict.retryable
+    assert error_from_status(422, b"", {}, provider="p").code == "bad_request"
     assert redact("Bearer abc.def and https://h/x?key=AIzaSECRET&x=1") == (
         "Bearer [REDACTED] and https://h/x?key=[REDACTED]&x=1"
     )

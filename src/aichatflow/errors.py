@@ -8,7 +8,8 @@
     │   ├── UnknownModel                 unknown_model     404    no
     │   └── BodyTooLarge                 bad_request       413    no
     ├── EventTooLarge                    event_too_large   502    no
-    └── ProviderError                    upstream_error    502    yes  (carries provider, status)
+    └── ProviderError                    upstream_error    502    yes  (carries provider, status;
+        │                                                           409, other 5xx)
         ├── UpstreamAuth                 upstream_auth     502    no   (401/402/403, no credit)
         ├── UpstreamBadRequest           bad_request       400    no   (other 4xx upstream)
         ├── UpstreamRateLimited          upstream_rate_limited 429 yes (retry_after)
@@ -315,6 +316,7 @@ _BY_STATUS: dict[int, type[ProviderError]] = {
     402: UpstreamAuth,  # Payment Required (DeepSeek's "Insufficient Balance"): the account
     403: UpstreamAuth,
     408: UpstreamTimeout,
+    409: ProviderError,  # Conflict: OpenAI's docs say retry (a lock held upstream), as its SDK does
     429: UpstreamRateLimited,
     503: UpstreamOverloaded,
     504: UpstreamTimeout,
