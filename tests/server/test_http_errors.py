@@ -39,7 +39,7 @@ def test_deeply_nested_json_is_400_not_a_crash(server: Any, server_logs: Any) ->
     ("body", "where"),
     [
         ({"model": "mock/chat", "messages": []}, "messages"),
-        ({"messages": user()}, "model"),
+        ({"model": "", "messages": user()}, "model"),  # absent is the default model
         ({"model": "mock/chat", "messages": [{"role": "robot", "content": "x"}]}, "role"),
         ({"model": "mock/chat", "messages": user(), "max_tokens": 0}, "max_tokens"),
         ([1, 2], "body"),

@@ -68,14 +68,21 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    """400 for bad JSON, 422 (with pydantic's error locations) for a bad shape."""
+def parse_chat_request(body: bytes, *, default_model: str | None = None) -> ChatRequest:
+    """400 for bad JSON, 422 (with pydantic's error locations) for a bad shape.
+
+    With ``default_model``, a body without ``"model"`` (or with ``null``) asks for it: the
+    server has a default model, so a caller need not name one. ``ChatRequest.model`` stays a
+    required ``str`` for library users; the default is filled in here, before validation.
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise RequestError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed([{"loc": ("body",), "msg": "expected a JSON object"}])
+    if default_model is not None and data.get("model") is None:
+        data["model"] = default_model
     try:
         return ChatRequest.model_validate(data)
     except ValidationError as exc:
@@ -100,8 +107,10 @@ class ChatEndpoint:
         """Everything before the stream, in its own frame so the body is freed before it."""
         state = scope["app"].state
         try:
-            body = await read_body(scope, receive, state.settings.max_body_bytes)
-            return self.build(state.registry, state.limits, parse_chat_request(body))
+            settings = state.settings
+            body = await read_body(scope, receive, settings.max_body_bytes)
+            chat = parse_chat_request(body, default_model=settings.default_model)
+            return self.build(state.registry, state.limits, chat)
         except ClientLeft:
             return None
         except AIChatFlowError as exc:
