@@ -34,6 +34,14 @@ from .errors import ValidationFailed, error_payload, json_error_response
 
 log = logging.getLogger("aichatflow.server")
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a chat request body (the body itself is
+level 1). Real requests stay far below: a message's content parts sit at level 4, and a tool's
+JSON-schema ``parameters`` start at level 5 and rarely nest 20 more. Deeper documents are
+refused with a 400 at parse time, because everything after the parse has a limit of its own
+somewhere between 255 and 1024 levels (pydantic's serialiser, orjson's encoder, a provider's
+JSON encoder) that would otherwise fail as a 500 or a mid-stream ``internal_error``."""
+
 Build = Callable[[Registry, StreamLimits, ChatRequest], EventStreamResponse]
 """Turns a valid request into its response (raising AIChatFlowError for a 4xx answer)."""
 
@@ -81,6 +89,7 @@ def parse_chat_request(body: bytes, *, default_model: str | None = None) -> Chat
         raise RequestError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed([{"loc": ("body",), "msg": "expected a JSON object"}])
+    _check_depth(data, body)
     if default_model is not None and data.get("model") is None:
         data["model"] = default_model
     try:
@@ -88,6 +97,29 @@ def parse_chat_request(body: bytes, *, default_model: str | None = None) -> Chat
     except ValidationError as exc:
         details = exc.errors(include_url=False, include_input=False, include_context=False)
         raise ValidationFailed([dict(d) for d in details]) from None
+
+
+def _check_depth(data: dict[str, Any], body: bytes) -> None:
+    """400 when ``data`` nests deeper than ``MAX_JSON_DEPTH``; one pass over the containers.
+
+    A body with no more opening brackets than the limit (most requests) cannot nest deeper, so
+    it is not walked at all (``bytes.count`` runs at memory speed; brackets inside strings only
+    make the bound looser). Otherwise the containers are walked level by level, iteratively:
+    a recursive walk would itself hit Python's recursion limit on the documents it must refuse.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    level: list[Any] = [data]
+    for _ in range(MAX_JSON_DEPTH):
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        if not below:
+            return
+        level = below
+    raise RequestError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 class ChatEndpoint:
@@ -141,4 +173,4 @@ class ChatApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-__all__ = ["ChatApp", "ChatEndpoint", "parse_chat_request", "read_body"]
+__all__ = ["MAX_JSON_DEPTH", "ChatApp", "ChatEndpoint", "parse_chat_request", "read_body"]
