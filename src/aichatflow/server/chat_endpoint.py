@@ -5,8 +5,8 @@ suspended for its whole life. Through Starlette's stack (error middleware, excep
 router, route, request/response wrapper, two exception-handler wrappers) that was about 6.5 KiB
 of coroutine frames, closures and a ``Request`` per open stream (tracemalloc, 2,000 idle
 streams), and two ``send`` wrappers on every event. ``ChatApp`` hands ``POST /api/chat`` and
-``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which reads the body itself
-(with the body limit), answers bad requests with the same JSON errors as the other routes, and
+``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which checks the content
+type, reads the body itself (with the body limit), answers bad requests with the same JSON errors as the other routes, and
 returns from everything but the stream before the stream starts.
 
 The same endpoint objects are also mounted as ordinary routes, so once a user adds middleware
@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from ..errors import AIChatFlowError, BodyTooLarge, RequestError
+from ..errors import AIChatFlowError, BodyTooLarge, RequestError, UnsupportedMediaType
 from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
@@ -48,6 +48,24 @@ Build = Callable[[Registry, StreamLimits, ChatRequest], EventStreamResponse]
 
 class ClientLeft(Exception):
     """The client disconnected before its request body was complete: nothing to answer."""
+
+
+def require_json(scope: Scope) -> None:
+    """415 unless the request says ``Content-Type: application/json`` (parameters such as
+    ``; charset=utf-8`` allowed, case-insensitive); checked before the body is read.
+
+    Why not sniff the body instead: the header is what makes a browser ask first. A page on any
+    other origin may ``POST`` ``text/plain`` (a "simple" request, no CORS preflight) to a server
+    on localhost; JSON it may not send without a preflight this server never grants. So the
+    content type, not the body, is what keeps drive-by pages from reaching a provider's key.
+    """
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if value.split(b";", 1)[0].strip().lower() == b"application/json":
+                return
+            got = repr(value.decode("latin-1")[:100])
+            raise UnsupportedMediaType(f"Content-Type must be application/json, not {got}")
+    raise UnsupportedMediaType("Content-Type must be application/json (none was sent)")
 
 
 async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
@@ -139,6 +157,7 @@ class ChatEndpoint:
         """Everything before the stream, in its own frame so the body is freed before it."""
         state = scope["app"].state
         try:
+            require_json(scope)
             settings = state.settings
             body = await read_body(scope, receive, settings.max_body_bytes)
             chat = parse_chat_request(body, default_model=settings.default_model)
@@ -173,4 +192,11 @@ class ChatApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-__all__ = ["MAX_JSON_DEPTH", "ChatApp", "ChatEndpoint", "parse_chat_request", "read_body"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "ChatApp",
+    "ChatEndpoint",
+    "parse_chat_request",
+    "read_body",
+    "require_json",
+]
