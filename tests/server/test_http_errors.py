@@ -81,7 +81,7 @@ def test_chunked_body_over_limit_without_content_length_is_413(server: Any) -> N
     """The chunked bypass of Content-Length checks (RELIABILITY.md F15)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(
-            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"POST /api/chat HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
         )
         piece = b"x" * 1000

@@ -22,6 +22,7 @@ from ..providers import Registry
 from . import routes
 from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception
+from .hosts import HostPolicy
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
     app = ChatApp(
         {"/api/chat": native, "/v1/chat/completions": openai},
+        hosts=HostPolicy(settings.allowed_hosts, bind_host=settings.host),
         routes=[
             Route("/", routes.page, methods=["GET"]),
             Route("/api/config", routes.page_config, methods=["GET"]),

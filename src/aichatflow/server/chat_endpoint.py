@@ -31,6 +31,7 @@ from ..providers import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
 from .errors import ValidationFailed, error_payload, json_error_response
+from .hosts import HostPolicy
 
 log = logging.getLogger("aichatflow.server")
 
@@ -175,15 +176,24 @@ class ChatEndpoint:
 
 
 class ChatApp(Starlette):
-    """Starlette, with ``POST`` to the chat endpoints dispatched before the middleware stack."""
+    """Starlette, with ``POST`` to the chat endpoints dispatched before the middleware stack.
 
-    def __init__(self, chat: dict[str, ChatEndpoint], **kwargs: Any) -> None:
+    The ``Host`` check (``server/hosts.py``) comes first of all, so it covers the short cut,
+    every route and any middleware a user adds.
+    """
+
+    def __init__(self, chat: dict[str, ChatEndpoint], *, hosts: HostPolicy, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chat_endpoints = chat
+        self.hosts = hosts
         self._own_middleware = len(self.user_middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        kind = scope["type"]
+        if kind != "lifespan" and not self.hosts.allows(scope):
+            await self.hosts.reject(scope, receive, send)
+            return
+        if kind == "http" and scope["method"] == "POST":
             endpoint = self.chat_endpoints.get(scope["path"])
             if endpoint is not None and len(self.user_middleware) == self._own_middleware:
                 scope["app"] = self
