@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
 from ..errors import AIChatFlowError
@@ -23,6 +22,7 @@ from . import routes
 from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception
 from .hosts import HostPolicy
+from .page_headers import PageFiles
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=routes.STATIC), name="static"),
+            Mount("/static", PageFiles(directory=routes.STATIC), name="static"),
         ],
         exception_handlers={
             AIChatFlowError: handle_aichatflow_error,

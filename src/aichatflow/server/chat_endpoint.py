@@ -6,11 +6,12 @@ router, route, request/response wrapper, two exception-handler wrappers) that wa
 of coroutine frames, closures and a ``Request`` per open stream (tracemalloc, 2,000 idle
 streams), and two ``send`` wrappers on every event. ``ChatApp`` hands ``POST /api/chat`` and
 ``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which checks the content
-type, reads the body itself (with the body limit), answers bad requests with the same JSON errors as the other routes, and
-returns from everything but the stream before the stream starts.
+type, reads the body itself (with the body limit), answers bad requests with the same JSON
+errors as the other routes, and returns from everything but the stream before the stream starts.
 
 The same endpoint objects are also mounted as ordinary routes, so once a user adds middleware
 (``app.add_middleware``), ``ChatApp`` stops short-cutting and every request goes through it.
+Either way the ``Host`` check (``server/hosts.py``) runs first, in ``ChatApp.__call__``.
 """
 
 from __future__ import annotations
