@@ -261,6 +261,16 @@ def test_the_policy_without_a_server() -> None:
     assert not HostPolicy(bind_host="0.0.0.0").allows_host(b"")
 
 
+def test_the_memo_of_accepted_hosts_stays_small_and_never_holds_a_refusal() -> None:
+    policy = HostPolicy()
+    for i in range(500):
+        assert policy.allows_host(b"10.0.%d.%d:8080" % (i // 256, i % 256))
+        assert not policy.allows_host(b"evil%d.example" % i)
+    assert len(policy._accepted) == HostPolicy.MEMO_SIZE
+    assert not any(b"evil" in value for value in policy._accepted)
+    assert policy.allows_host(b"10.9.9.9") and not policy.allows_host(b"evil0.example")
+
+
 def test_allowed_hosts_from_the_environment_and_bad_entries() -> None:
     from aichatflow.config import Settings
 

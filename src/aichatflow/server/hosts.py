@@ -48,9 +48,13 @@ EXEMPT_PATHS = frozenset({"/healthz"})
 class HostPolicy:
     """Decides from a request's ``Host`` header whether to answer it (see the module docstring).
 
-    ``allows`` runs on every request: a scan of the headers for ``host``, then a set lookup;
-    only an unlisted name costs an address parse.
+    ``allows`` runs on every request: a scan of the headers for ``host``, then a set lookup of
+    the raw value among those already accepted (a client sends the same one every time); only a
+    new value is parsed. The memo holds accepted values only, and at most ``MEMO_SIZE``, so
+    requests with made-up hosts cannot grow it.
     """
+
+    MEMO_SIZE = 64
 
     def __init__(self, allowed: Iterable[str] = (), *, bind_host: str = "") -> None:
         names = set(LOOPBACK_NAMES)
@@ -68,6 +72,7 @@ class HostPolicy:
             elif entry:
                 names.add(entry)
         self.names = frozenset(names)
+        self._accepted: set[bytes] = set()
 
     def allows(self, scope: Scope) -> bool:
         if self.allow_any or scope["path"] in EXEMPT_PATHS:
@@ -78,12 +83,16 @@ class HostPolicy:
         return True  # no Host: not a browser (see the module docstring)
 
     def allows_host(self, value: bytes) -> bool:
+        if value in self._accepted:
+            return True
         host = hostname(value)
         if host is None:
             return False
-        if host in self.names or host.endswith(self.suffixes):
-            return True
-        return _is_address(host)
+        if not (host in self.names or host.endswith(self.suffixes) or _is_address(host)):
+            return False
+        if len(self._accepted) < self.MEMO_SIZE:
+            self._accepted.add(value)
+        return True
 
     async def reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A JSON 400 for HTTP (in the dialect of the path); a policy close for a WebSocket."""
