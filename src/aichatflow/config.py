@@ -12,6 +12,7 @@ TOML (every key optional)::
     workers = 1                  # server processes (serve); 0 or "auto": one per CPU
     server = "uvicorn"           # or "granian" (pip install 'aichatflow[granian]')
     max_body_bytes = 1048576
+    allowed_hosts = []           # names besides localhost and IP addresses; see below
 
     [stream]                     # timers in seconds (docs/configuration.md)
     first_token = 120
@@ -35,9 +36,19 @@ TOML (every key optional)::
     allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
     cooldown = 30
 
+``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
+address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
+but ``/healthz``, so a DNS-rebinding page (``evil.example`` pointed at ``127.0.0.1``) cannot
+read answers. Bound to ``0.0.0.0``, the server is reachable by address without listing
+anything; list the DNS names clients use (``["chat.example.com", "*.internal.example"]``:
+``*.`` matches subdomains). ``"*"`` accepts any ``Host`` and so turns the guard off: use it
+only behind a reverse proxy that checks ``Host`` itself (``server/hosts.py`` says why
+addresses are safe to accept and names are not).
+
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
-``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT`` and
+``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT``,
+``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated) and
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``). Keys are read from the
 environment by the providers themselves and are never part of ``Settings``' printable form.
 """
@@ -99,6 +110,9 @@ class Settings(BaseModel):
     """The HTTP server ``serve`` runs the app on (``server/granian_runner.py`` says why both)."""
     default_model: str = "mock/chat"
     max_body_bytes: int = Field(1024 * 1024, gt=0)
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names answered besides ``localhost``, IP addresses and ``host`` (the module
+    docstring): exact names, ``*.example.com`` for subdomains, ``*`` for any."""
     log_level: str = "info"
     auto_detect: bool = True
     """Register providers found on this machine: ``openai``/``deepseek``/``anthropic`` when
@@ -119,6 +133,25 @@ class Settings(BaseModel):
         if text.startswith("-") and text[1:].isdigit():
             raise ValueError(f"workers must be 1 or more, or 0/auto for one per CPU (got {value})")
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> Any:
+        """A comma-separated string (the environment) or a list; each a bare host name."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return value  # pydantic reports the type
+        names = [str(v).strip().lower() for v in value if str(v).strip()]
+        for name in names:
+            subdomains = name.startswith("*.") and "*" not in name[2:]
+            if "*" in name and name != "*" and not subdomains:
+                raise ValueError(f"allowed_hosts: {name!r}: a wildcard is '*' or '*.domain'")
+            if ":" in name and not (name.startswith("[") and name.endswith("]")):
+                raise ValueError(
+                    f"allowed_hosts: {name!r}: a name without a port (IP addresses need no entry)"
+                )
+        return names
 
     @model_validator(mode="after")
     def _one_port_for_all_workers(self) -> Settings:
@@ -187,7 +220,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     fields = ("host", "port", "workers", "server", "default_model", "max_body_bytes", "log_level")
-    for field in (*fields, "auto_detect"):
+    for field in (*fields, "auto_detect", "allowed_hosts"):
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None:
             out[field] = value

@@ -6,7 +6,8 @@
     ├── ConfigError                      internal_error    500    no   (a developer mistake)
     ├── RequestError                     bad_request       400    no   (the caller's request)
     │   ├── UnknownModel                 unknown_model     404    no
-    │   └── BodyTooLarge                 bad_request       413    no
+    │   ├── BodyTooLarge                 bad_request       413    no
+    │   └── UnsupportedMediaType         unsupported_media_type 415 no (a body not sent as JSON)
     ├── EventTooLarge                    event_too_large   502    no
     └── ProviderError                    upstream_error    502    yes  (carries provider, status;
         │                                                           409, other 5xx)
@@ -53,6 +54,7 @@ import orjson
 ERROR_CODES: frozenset[str] = frozenset(
     (
         "bad_request",
+        "unsupported_media_type",
         "unknown_model",
         "upstream_auth",
         "upstream_rate_limited",
@@ -177,6 +179,18 @@ class BodyTooLarge(RequestError):
         self.limit = limit
 
 
+class UnsupportedMediaType(RequestError):
+    """A chat ``POST`` whose ``Content-Type`` is not ``application/json``.
+
+    Refused because a page on any other origin can make a browser send a "simple" cross-site
+    ``POST`` (``text/plain``, no CORS preflight) to a server on localhost; only JSON, which a
+    browser will not send cross-site without a preflight, may reach a provider and its key.
+    """
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class EventTooLarge(AIChatFlowError):
     """One upstream event exceeded ``max_event_bytes``: refusing to buffer more."""
 
@@ -246,6 +260,7 @@ class UpstreamBadResponse(ProviderError):
 
 HTTP_STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
+    "unsupported_media_type": 415,
     "unknown_model": 404,
     "upstream_auth": 502,
     "upstream_rate_limited": 429,
@@ -393,6 +408,7 @@ __all__ = [
     "ProviderError",
     "RequestError",
     "UnknownModel",
+    "UnsupportedMediaType",
     "UpstreamAuth",
     "UpstreamBadRequest",
     "UpstreamBadResponse",

@@ -39,7 +39,7 @@ def test_deeply_nested_json_is_400_not_a_crash(server: Any, server_logs: Any) ->
     ("body", "where"),
     [
         ({"model": "mock/chat", "messages": []}, "messages"),
-        ({"messages": user()}, "model"),
+        ({"model": "", "messages": user()}, "model"),  # absent is the default model
         ({"model": "mock/chat", "messages": [{"role": "robot", "content": "x"}]}, "role"),
         ({"model": "mock/chat", "messages": user(), "max_tokens": 0}, "max_tokens"),
         ([1, 2], "body"),
@@ -81,7 +81,7 @@ def test_chunked_body_over_limit_without_content_length_is_413(server: Any) -> N
     """The chunked bypass of Content-Length checks (docs/reliability.md, guarantee 7)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(
-            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"POST /api/chat HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
         )
         piece = b"x" * 1000

@@ -170,7 +170,7 @@ async def test_frozen_reader_of_the_server_is_reset_not_left_flushing(server_log
             }
         )
         sock.sendall(
-            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"POST /api/chat HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\n\r\n%s" % (len(body), body)
         )
         try:

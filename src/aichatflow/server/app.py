@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
 from ..errors import AIChatFlowError
@@ -22,6 +21,8 @@ from ..providers import Registry
 from . import routes
 from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception
+from .hosts import HostPolicy
+from .page_headers import PageFiles
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
     app = ChatApp(
         {"/api/chat": native, "/v1/chat/completions": openai},
+        hosts=HostPolicy(settings.allowed_hosts, bind_host=settings.host),
         routes=[
             Route("/", routes.page, methods=["GET"]),
             Route("/api/config", routes.page_config, methods=["GET"]),
@@ -49,7 +51,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/v1/models", routes.list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", routes.retrieve_model, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=routes.STATIC), name="static"),
+            Mount("/static", PageFiles(directory=routes.STATIC), name="static"),
         ],
         exception_handlers={
             AIChatFlowError: handle_aichatflow_error,

@@ -5,12 +5,13 @@ suspended for its whole life. Through Starlette's stack (error middleware, excep
 router, route, request/response wrapper, two exception-handler wrappers) that was about 6.5 KiB
 of coroutine frames, closures and a ``Request`` per open stream (tracemalloc, 2,000 idle
 streams), and two ``send`` wrappers on every event. ``ChatApp`` hands ``POST /api/chat`` and
-``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which reads the body itself
-(with the body limit), answers bad requests with the same JSON errors as the other routes, and
-returns from everything but the stream before the stream starts.
+``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which checks the content
+type, reads the body itself (with the body limit), answers bad requests with the same JSON
+errors as the other routes, and returns from everything but the stream before the stream starts.
 
 The same endpoint objects are also mounted as ordinary routes, so once a user adds middleware
 (``app.add_middleware``), ``ChatApp`` stops short-cutting and every request goes through it.
+Either way the ``Host`` check (``server/hosts.py``) runs first, in ``ChatApp.__call__``.
 """
 
 from __future__ import annotations
@@ -25,14 +26,23 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from ..errors import AIChatFlowError, BodyTooLarge, RequestError
+from ..errors import AIChatFlowError, BodyTooLarge, RequestError, UnsupportedMediaType
 from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
 from .errors import ValidationFailed, error_payload, json_error_response
+from .hosts import HostPolicy
 
 log = logging.getLogger("aichatflow.server")
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a chat request body (the body itself is
+level 1). Real requests stay far below: a message's content parts sit at level 4, and a tool's
+JSON-schema ``parameters`` start at level 5 and rarely nest 20 more. Deeper documents are
+refused with a 400 at parse time, because everything after the parse has a limit of its own
+somewhere between 255 and 1024 levels (pydantic's serialiser, orjson's encoder, a provider's
+JSON encoder) that would otherwise fail as a 500 or a mid-stream ``internal_error``."""
 
 Build = Callable[[Registry, StreamLimits, ChatRequest], EventStreamResponse]
 """Turns a valid request into its response (raising AIChatFlowError for a 4xx answer)."""
@@ -40,6 +50,24 @@ Build = Callable[[Registry, StreamLimits, ChatRequest], EventStreamResponse]
 
 class ClientLeft(Exception):
     """The client disconnected before its request body was complete: nothing to answer."""
+
+
+def require_json(scope: Scope) -> None:
+    """415 unless the request says ``Content-Type: application/json`` (parameters such as
+    ``; charset=utf-8`` allowed, case-insensitive); checked before the body is read.
+
+    Why not sniff the body instead: the header is what makes a browser ask first. A page on any
+    other origin may ``POST`` ``text/plain`` (a "simple" request, no CORS preflight) to a server
+    on localhost; JSON it may not send without a preflight this server never grants. So the
+    content type, not the body, is what keeps drive-by pages from reaching a provider's key.
+    """
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if value.split(b";", 1)[0].strip().lower() == b"application/json":
+                return
+            got = repr(value.decode("latin-1")[:100])
+            raise UnsupportedMediaType(f"Content-Type must be application/json, not {got}")
+    raise UnsupportedMediaType("Content-Type must be application/json (none was sent)")
 
 
 async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
@@ -68,19 +96,50 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    """400 for bad JSON, 422 (with pydantic's error locations) for a bad shape."""
+def parse_chat_request(body: bytes, *, default_model: str | None = None) -> ChatRequest:
+    """400 for bad JSON, 422 (with pydantic's error locations) for a bad shape.
+
+    With ``default_model``, a body without ``"model"`` (or with ``null``) asks for it: the
+    server has a default model, so a caller need not name one. ``ChatRequest.model`` stays a
+    required ``str`` for library users; the default is filled in here, before validation.
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise RequestError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed([{"loc": ("body",), "msg": "expected a JSON object"}])
+    _check_depth(data, body)
+    if default_model is not None and data.get("model") is None:
+        data["model"] = default_model
     try:
         return ChatRequest.model_validate(data)
     except ValidationError as exc:
         details = exc.errors(include_url=False, include_input=False, include_context=False)
         raise ValidationFailed([dict(d) for d in details]) from None
+
+
+def _check_depth(data: dict[str, Any], body: bytes) -> None:
+    """400 when ``data`` nests deeper than ``MAX_JSON_DEPTH``; one pass over the containers.
+
+    A body with no more opening brackets than the limit (most requests) cannot nest deeper, so
+    it is not walked at all (``bytes.count`` runs at memory speed; brackets inside strings only
+    make the bound looser). Otherwise the containers are walked level by level, iteratively:
+    a recursive walk would itself hit Python's recursion limit on the documents it must refuse.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    level: list[Any] = [data]
+    for _ in range(MAX_JSON_DEPTH):
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        if not below:
+            return
+        level = below
+    raise RequestError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 class ChatEndpoint:
@@ -100,8 +159,11 @@ class ChatEndpoint:
         """Everything before the stream, in its own frame so the body is freed before it."""
         state = scope["app"].state
         try:
-            body = await read_body(scope, receive, state.settings.max_body_bytes)
-            return self.build(state.registry, state.limits, parse_chat_request(body))
+            require_json(scope)
+            settings = state.settings
+            body = await read_body(scope, receive, settings.max_body_bytes)
+            chat = parse_chat_request(body, default_model=settings.default_model)
+            return self.build(state.registry, state.limits, chat)
         except ClientLeft:
             return None
         except AIChatFlowError as exc:
@@ -115,15 +177,24 @@ class ChatEndpoint:
 
 
 class ChatApp(Starlette):
-    """Starlette, with ``POST`` to the chat endpoints dispatched before the middleware stack."""
+    """Starlette, with ``POST`` to the chat endpoints dispatched before the middleware stack.
 
-    def __init__(self, chat: dict[str, ChatEndpoint], **kwargs: Any) -> None:
+    The ``Host`` check (``server/hosts.py``) comes first of all, so it covers the short cut,
+    every route and any middleware a user adds.
+    """
+
+    def __init__(self, chat: dict[str, ChatEndpoint], *, hosts: HostPolicy, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chat_endpoints = chat
+        self.hosts = hosts
         self._own_middleware = len(self.user_middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        kind = scope["type"]
+        if kind != "lifespan" and not self.hosts.allows(scope):
+            await self.hosts.reject(scope, receive, send)
+            return
+        if kind == "http" and scope["method"] == "POST":
             endpoint = self.chat_endpoints.get(scope["path"])
             if endpoint is not None and len(self.user_middleware) == self._own_middleware:
                 scope["app"] = self
@@ -132,4 +203,11 @@ class ChatApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-__all__ = ["ChatApp", "ChatEndpoint", "parse_chat_request", "read_body"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "ChatApp",
+    "ChatEndpoint",
+    "parse_chat_request",
+    "read_body",
+    "require_json",
+]

@@ -16,6 +16,7 @@ from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse, new_stream_id
+from .page_headers import PAGE_HEADERS
 
 STATIC = Path(__file__).parent / "static"
 
@@ -84,7 +85,8 @@ async def retrieve_model(request: Request) -> Response:
 
 
 async def page(request: Request) -> Response:
-    return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+    headers = {"cache-control": "no-cache", **PAGE_HEADERS}
+    return FileResponse(STATIC / "index.html", headers=headers)
 
 
 async def page_config(request: Request) -> Response:
