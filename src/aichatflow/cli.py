@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.util
 import logging
 import sys
@@ -76,6 +77,7 @@ def serve(
     # The library never configures logging; the command does, in uvicorn's format.
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
+    _require_free_port(settings.host, settings.port)
     if settings.server == "granian":
         _serve_granian(settings)
         return
@@ -89,6 +91,31 @@ def serve(
     run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Exit with one plain line when ``host:port`` cannot be listened on, before anything else.
+
+    Uvicorn binds only after the app's startup, so on a taken port it printed "chat page on
+    ..." and "startup complete" and only then failed with an errno; granian and the worker
+    supervisor fail their own ways. One bind attempt here, for every server and worker count,
+    says it first and plainly. (Something could still take the port between this check and the
+    server's bind; the server's own error covers that rare race.)
+    """
+    from .server.workers import check_port_free
+
+    try:
+        check_port_free(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"port {port} on {host} is already in use (another aichatflow serve?); "
+                "pick another with --port"
+            )
+        else:
+            message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
 def _serve_granian(settings: Settings) -> None:
     if importlib.util.find_spec("granian") is None:
         raise click.ClickException("granian is not installed: pip install 'aichatflow[granian]'")
@@ -100,13 +127,9 @@ def _serve_granian(settings: Settings) -> None:
 
 
 def _serve_workers(settings: Settings) -> int:
-    from .server.workers import Supervisor, check_port_free
+    from .server.workers import Supervisor
 
     where = f"{settings.host}:{settings.port}"
-    try:
-        check_port_free(settings.host, settings.port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {where}: {exc.strerror or exc}") from None
     click.echo(f"aichatflow: chat page on http://{where}/ ({settings.workers} workers)", err=True)
     return Supervisor(settings).run()
 
