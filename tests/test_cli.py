@@ -56,6 +56,37 @@ def test_chat_streams_into_the_terminal(tmp_path: Path) -> None:
     assert result.stdout == "say this back\n"
 
 
+REASONER = FAST + 'reasoning_tokens = 3\ntext = "The answer."\n'
+
+
+def test_chat_puts_reasoning_on_its_own_line_before_the_answer(tmp_path: Path) -> None:
+    """The thoughts (stderr) used to run straight into the answer (stdout) on one line."""
+    config = tmp_path / "c.toml"
+    config.write_text(REASONER)
+    result = _run("chat", "hi", "-m", "fast/reasoner", config=config)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "thinking: The user wrote\n"
+    assert result.stdout == "The answer.\n"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["AICHATFLOW_CONFIG"] = str(config)
+    one_terminal = subprocess.run(  # both streams into one pipe, as on a terminal
+        [sys.executable, "-m", "aichatflow", "chat", "hi", "-m", "fast/reasoner"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert one_terminal.stdout == "thinking: The user wrote\nThe answer.\n"
+
+
+def test_chat_without_reasoning_writes_nothing_to_stderr(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(REASONER)
+    result = _run("chat", "hi", "-m", "fast/chat", config=config)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "The answer.\n", "")
+
+
 def test_chat_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     result = _run("chat", "hi", "-m", "nowhere/x")
     assert result.returncode == 1

@@ -143,7 +143,10 @@ def _serve_workers(settings: Settings) -> int:
 def chat(
     prompt: str, model: str | None, system: str | None, max_tokens: int | None, config: str | None
 ) -> None:
-    """Stream the answer to PROMPT into the terminal (reasoning goes to stderr, dimmed)."""
+    """Stream the answer to PROMPT into the terminal.
+
+    A reasoning model's thoughts go to stderr first (after "thinking: ", dimmed on a
+    terminal), then a line break, then the answer on stdout."""
     settings = _settings(config)
     messages = [Message(role="system", content=system)] if system else []
     messages.append(Message(role="user", content=prompt))
@@ -163,15 +166,16 @@ async def _chat(settings: Settings, request: ChatRequest) -> int:
     except AIChatFlowError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return 2
-    dim = sys.stderr.isatty()
+    reasoning = _Reasoning()
     try:
         async for event in registry.stream(request):
+            if isinstance(event, ReasoningDelta):
+                reasoning.write(event.text)
+                continue
+            reasoning.end()
             if isinstance(event, TextDelta):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
-            elif isinstance(event, ReasoningDelta):
-                sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m" if dim else event.text)
-                sys.stderr.flush()
             elif isinstance(event, ToolCallDelta) and event.name:
                 sys.stdout.write(f"\n[tool call {event.name}] ")
             elif isinstance(event, ToolCallDelta):
@@ -185,8 +189,37 @@ async def _chat(settings: Settings, request: ChatRequest) -> int:
         click.echo(f"\nerror: {exc.code}: {exc.message}", err=True)
         return 1
     finally:
+        reasoning.end()
         await registry.aclose()
     return 0
+
+
+class _Reasoning:
+    """A reasoning model's thoughts on stderr, kept apart from the answer on stdout.
+
+    Written as they came, the thoughts ran straight into the answer on one terminal line
+    ("...its own box.You asked: ..."). They now start with "thinking: " and end with a line
+    break at the first event that is not reasoning, so the answer starts on a line of its own.
+    """
+
+    PREFIX = "thinking: "
+
+    def __init__(self) -> None:
+        self._dim = sys.stderr.isatty()
+        self._open = False
+
+    def write(self, text: str) -> None:
+        if not self._open:
+            self._open = True
+            text = self.PREFIX + text
+        sys.stderr.write(f"\x1b[2m{text}\x1b[0m" if self._dim else text)
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self._open:
+            self._open = False
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 @main.command()
