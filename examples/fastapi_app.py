@@ -1,14 +1,19 @@
 """aichatflow inside a FastAPI app: your own routes, auth and models, aichatflow's streaming.
 
-    pip install fastapi && python examples/fastapi_app.py
-    curl -N http://127.0.0.1:8080/chat -H 'content-type: application/json' \
+    .venv/bin/pip install fastapi && .venv/bin/python examples/fastapi_app.py
+    curl -N http://127.0.0.1:8083/chat -H 'content-type: application/json' \
          -d '{"model": "mock/chat", "messages": [{"role": "user", "content": "Hi"}]}'
+
+Run it with the project's venv (the system ``python`` has no aichatflow); it listens on 8083
+so it runs next to ``aichatflow serve`` (8080) and the other examples; ``PORT=...`` changes it.
 
 The registry gives every configured provider (the keyless mock always, OpenAI/DeepSeek when
 their keys are set); ``create_app`` could also be mounted whole under a prefix.
 """
 
 from __future__ import annotations
+
+import os
 
 from fastapi import FastAPI
 
@@ -37,4 +42,4 @@ async def openai_style(request: ChatRequest) -> EventStreamResponse:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=8080)
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8083")))

@@ -1,7 +1,10 @@
 """Stream a real model: OpenAI with OPENAI_API_KEY, or DeepSeek with DEEPSEEK_API_KEY.
 
-    OPENAI_API_KEY=sk-... python examples/openai_chat.py
-    curl -N http://127.0.0.1:8080/chat -d '{"messages": [{"role": "user", "content": "Hi"}]}'
+    OPENAI_API_KEY=sk-... .venv/bin/python examples/openai_chat.py
+    curl -N http://127.0.0.1:8082/chat -d '{"messages": [{"role": "user", "content": "Hi"}]}'
+
+Run it with the project's venv (the system ``python`` has no aichatflow); it listens on 8082
+so it runs next to ``aichatflow serve`` (8080) and the other examples; ``PORT=...`` changes it.
 
 Any OpenAI-compatible server works the same way: ``create_provider("local", {"kind": "vllm",
 "base_url": "http://127.0.0.1:8000/v1"})``.
@@ -42,4 +45,4 @@ app = Starlette(routes=[Route("/chat", chat, methods=["POST"])], lifespan=lifesp
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=8080)
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8082")))

@@ -1,12 +1,17 @@
 """The seed's "simple" demo, keyless: a producer writes to an output channel, the browser
 sees the words arrive one by one.
 
-    python examples/simple.py            # then: curl -N -X POST http://127.0.0.1:8080/stream
+    .venv/bin/python examples/simple.py      # then: curl -N -X POST http://127.0.0.1:8081/stream
+
+Run it with the project's venv (``scripts/serve.sh`` or ``scripts/test.sh`` makes ``.venv``):
+the system ``python`` has no Starlette. It listens on 8081, not 8080, so it runs next to
+``aichatflow serve``; ``PORT=9000 .venv/bin/python examples/simple.py`` picks another.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,4 +36,4 @@ app = Starlette(routes=[Route("/stream", stream, methods=["POST"])])
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=8080)
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8081")))

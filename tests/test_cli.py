@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.client import stream_chat, user
 from tests.support.processes import free_port
@@ -66,6 +68,37 @@ def test_chat_streams_into_the_terminal(tmp_path: Path) -> None:
     assert result.stdout == "say this back\n"
 
 
+REASONER = FAST + 'reasoning_tokens = 3\ntext = "The answer."\n'
+
+
+def test_chat_puts_reasoning_on_its_own_line_before_the_answer(tmp_path: Path) -> None:
+    """The thoughts (stderr) used to run straight into the answer (stdout) on one line."""
+    config = tmp_path / "c.toml"
+    config.write_text(REASONER)
+    result = _run("chat", "hi", "-m", "fast/reasoner", config=config)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "thinking: The user wrote\n"
+    assert result.stdout == "The answer.\n"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["AICHATFLOW_CONFIG"] = str(config)
+    one_terminal = subprocess.run(  # both streams into one pipe, as on a terminal
+        [sys.executable, "-m", "aichatflow", "chat", "hi", "-m", "fast/reasoner"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert one_terminal.stdout == "thinking: The user wrote\nThe answer.\n"
+
+
+def test_chat_without_reasoning_writes_nothing_to_stderr(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(REASONER)
+    result = _run("chat", "hi", "-m", "fast/chat", config=config)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "The answer.\n", "")
+
+
 def test_chat_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     result = _run("chat", "hi", "-m", "nowhere/x")
     assert result.returncode == 1
@@ -117,3 +150,32 @@ async def test_serve_then_sigterm_says_goodbye_to_live_streams(tmp_path: Path) -
     assert got.data("error")[0]["code"] == "server_shutting_down"
     assert len(got.data("text")) >= 2
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "server_args",
+    [(), ("--workers", "2"), ("--server", "granian")],
+    ids=["uvicorn", "workers", "granian"],
+)
+def test_serve_on_a_taken_port_says_so_before_anything_else(server_args: tuple[str, ...]) -> None:
+    """Uvicorn used to print "chat page on ..." and "startup complete" and only then fail with
+    an errno; now every server and worker count checks the port first and says it plainly."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = _run("serve", "--port", str(port), *server_args)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: port {port} on 127.0.0.1 is already in use (another aichatflow serve?); "
+        "pick another with --port\n"
+    )
+    assert result.stdout == ""
+
+
+def test_serve_on_an_address_not_of_this_machine_says_why() -> None:
+    result = _run("serve", "--host", "192.0.2.1", "--port", str(free_port()))  # TEST-NET-1
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot listen on 192.0.2.1:")
+    assert "Cannot assign requested address" in result.stderr
+    assert "Traceback" not in result.stderr and "chat page" not in result.stderr

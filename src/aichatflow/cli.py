@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.util
 import logging
 import sys
@@ -76,6 +77,7 @@ def serve(
     # The library never configures logging; the command does, in uvicorn's format.
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
+    _require_free_port(settings.host, settings.port)
     if settings.server == "granian":
         _serve_granian(settings)
         return
@@ -89,6 +91,31 @@ def serve(
     run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Exit with one plain line when ``host:port`` cannot be listened on, before anything else.
+
+    Uvicorn binds only after the app's startup, so on a taken port it printed "chat page on
+    ..." and "startup complete" and only then failed with an errno; granian and the worker
+    supervisor fail their own ways. One bind attempt here, for every server and worker count,
+    says it first and plainly. (Something could still take the port between this check and the
+    server's bind; the server's own error covers that rare race.)
+    """
+    from .server.workers import check_port_free
+
+    try:
+        check_port_free(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"port {port} on {host} is already in use (another aichatflow serve?); "
+                "pick another with --port"
+            )
+        else:
+            message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
 def _serve_granian(settings: Settings) -> None:
     if importlib.util.find_spec("granian") is None:
         raise click.ClickException("granian is not installed: pip install 'aichatflow[granian]'")
@@ -100,13 +127,9 @@ def _serve_granian(settings: Settings) -> None:
 
 
 def _serve_workers(settings: Settings) -> int:
-    from .server.workers import Supervisor, check_port_free
+    from .server.workers import Supervisor
 
     where = f"{settings.host}:{settings.port}"
-    try:
-        check_port_free(settings.host, settings.port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {where}: {exc.strerror or exc}") from None
     click.echo(f"aichatflow: chat page on http://{where}/ ({settings.workers} workers)", err=True)
     return Supervisor(settings).run()
 
@@ -120,7 +143,10 @@ def _serve_workers(settings: Settings) -> int:
 def chat(
     prompt: str, model: str | None, system: str | None, max_tokens: int | None, config: str | None
 ) -> None:
-    """Stream the answer to PROMPT into the terminal (reasoning goes to stderr, dimmed)."""
+    """Stream the answer to PROMPT into the terminal.
+
+    A reasoning model's thoughts go to stderr first (after "thinking: ", dimmed on a
+    terminal), then a line break, then the answer on stdout."""
     settings = _settings(config)
     messages = [Message(role="system", content=system)] if system else []
     messages.append(Message(role="user", content=prompt))
@@ -140,15 +166,16 @@ async def _chat(settings: Settings, request: ChatRequest) -> int:
     except AIChatFlowError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return 2
-    dim = sys.stderr.isatty()
+    reasoning = _Reasoning()
     try:
         async for event in registry.stream(request):
+            if isinstance(event, ReasoningDelta):
+                reasoning.write(event.text)
+                continue
+            reasoning.end()
             if isinstance(event, TextDelta):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
-            elif isinstance(event, ReasoningDelta):
-                sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m" if dim else event.text)
-                sys.stderr.flush()
             elif isinstance(event, ToolCallDelta) and event.name:
                 sys.stdout.write(f"\n[tool call {event.name}] ")
             elif isinstance(event, ToolCallDelta):
@@ -162,8 +189,37 @@ async def _chat(settings: Settings, request: ChatRequest) -> int:
         click.echo(f"\nerror: {exc.code}: {exc.message}", err=True)
         return 1
     finally:
+        reasoning.end()
         await registry.aclose()
     return 0
+
+
+class _Reasoning:
+    """A reasoning model's thoughts on stderr, kept apart from the answer on stdout.
+
+    Written as they came, the thoughts ran straight into the answer on one terminal line
+    ("...its own box.You asked: ..."). They now start with "thinking: " and end with a line
+    break at the first event that is not reasoning, so the answer starts on a line of its own.
+    """
+
+    PREFIX = "thinking: "
+
+    def __init__(self) -> None:
+        self._dim = sys.stderr.isatty()
+        self._open = False
+
+    def write(self, text: str) -> None:
+        if not self._open:
+            self._open = True
+            text = self.PREFIX + text
+        sys.stderr.write(f"\x1b[2m{text}\x1b[0m" if self._dim else text)
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self._open:
+            self._open = False
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 @main.command()

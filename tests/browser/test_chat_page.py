@@ -331,6 +331,23 @@ def test_unknown_model_is_shown_as_a_404_error(start_server: Any, page: Page) ->
     assert answer_text(page) == expected_transcript(options, "chat", prompt).text
 
 
+def test_the_picker_offers_markdown_and_it_streams_in(start_server: Any, page: Page) -> None:
+    """``mock/markdown`` is in the picker of a default server, and its answer arrives whole."""
+    options = {"kind": "mock", "tokens_per_second": 0, "first_token_ms": 0}
+    server = start_server(providers={"mock": options})
+
+    open_chat(page, server, "mock/chat")
+    offered = page.eval_on_selector_all("#model option", "(os) => os.map((o) => o.value)")
+    assert "mock/markdown" in offered
+    page.select_option("#model", "mock/markdown")
+    page.fill("#prompt", "Show me some Markdown")
+    page.click("#send")
+    assert wait_status(page, "done", "error", "stopped") == "done"
+    expected = expected_transcript(options, "markdown", "Show me some Markdown").text
+    assert expected.startswith("## Markdown from the mock")
+    assert answer_text(page) == expected  # the page shows text as it came (no renderer yet)
+
+
 def test_screenshot_of_a_finished_conversation(start_server: Any, page: Page) -> None:
     options = {"kind": "mock", "tokens_per_second": 0, "first_token_ms": 0}
     server = start_server(providers={"demo": options}, default_model="demo/chat")

@@ -245,6 +245,7 @@ def test_models_list(client: OpenAI) -> None:
         "mock/chat",
         "mock/reasoner",
         "mock/echo",
+        "mock/markdown",
         "flaky/chat",
         "down/chat",
         "fast",

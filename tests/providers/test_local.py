@@ -31,6 +31,7 @@ from tests.upstream._client import NATIVE, Result, after_content, chat
 
 StartServer = Callable[..., RunningServer]
 SEA = [{"role": "user", "content": "Write one sentence about the sea."}]
+COLOURS = [{"role": "user", "content": "Name three colours."}]
 STORY = [{"role": "user", "content": "Write a very long story about a dragon and a knight."}]
 
 
@@ -99,6 +100,11 @@ def test_unknown_option_is_a_config_error() -> None:
         create("local", {"kind": "local", "base_url": "http://127.0.0.1:1/v1"})
 
 
+def test_reuse_prefix_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="reuse_prefix must be true or false"):
+        create("local", {"kind": "local", "reuse_prefix": "yes"})
+
+
 def test_missing_model_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"is not a file.*scripts/peers/llamacpp\.sh"):
         create("local", {"model_path": str(tmp_path / "absent.gguf")})
@@ -126,19 +132,27 @@ def test_completion_kwargs() -> None:
         temperature=0,
         stop="\n",
     )
-    assert completion_kwargs(request, provider="local", default_max_tokens=256) == {
+    got = completion_kwargs(request, provider="local", default_max_tokens=256, default_seed=42)
+    assert got == {
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
         "stream": True,
         "max_tokens": 256,
+        "seed": 42,  # always sent: llama-cpp-python would otherwise vary it per request
         "temperature": 0,
         "stop": ["\n"],
     }
+    seeded = request.model_copy(update={"seed": 7})
+    assert (
+        completion_kwargs(seeded, provider="local", default_max_tokens=8, default_seed=42)["seed"]
+        == 7
+    )
     tools = [{"type": "function", "function": {"name": "f"}}]
     with pytest.raises(UpstreamBadRequest, match="tools are not supported"):
         completion_kwargs(
             ChatRequest(model="smollm2", messages=SEA, tools=tools),
             provider="local",
             default_max_tokens=8,
+            default_seed=42,
         )
 
 
@@ -199,6 +213,92 @@ async def test_same_request_same_text(provider: LocalProvider) -> None:
     assert finish.reason == "stop"
     assert finish.usage is not None
     assert finish.usage.output_tokens == len(deltas)
+
+
+async def test_same_request_same_text_whatever_came_before() -> None:
+    """A fresh model: the first answer after load, an answer after a different request, and
+    answers after the same request were three different texts at temperature 0 (llama.cpp
+    reused the previous KV cache and re-evaluated only the tail of the prompt)."""
+    require_model()
+    local = create("local", {"kind": "local"})
+    try:
+        first = text_of(await collect(local, request(SEA)))
+        await collect(local, request(COLOURS))
+        after_other = text_of(await collect(local, request(SEA)))
+        after_same = text_of(await collect(local, request(SEA)))
+    finally:
+        await local.aclose()
+    assert first.strip()
+    assert after_other == first
+    assert after_same == first
+
+
+async def test_a_different_request_first_then_the_same_twice() -> None:
+    require_model()
+    local = create("local", {"kind": "local"})
+    try:
+        await collect(local, request(COLOURS, max_tokens=40))
+        one = text_of(await collect(local, request(SEA)))
+        two = text_of(await collect(local, request(SEA)))
+    finally:
+        await local.aclose()
+    assert one.strip()
+    assert two == one
+
+
+async def test_sampling_repeats_too_with_the_provider_seed() -> None:
+    """Without a seed in the request the provider's ``seed`` is sent: llama-cpp-python would
+    otherwise draw each request's seed from the previous one."""
+    require_model()
+    local = create("local", {"kind": "local"})
+    warm = ChatRequest(model="smollm2", messages=SEA, temperature=0.9, max_tokens=40)
+    try:
+        one = text_of(await collect(local, warm))
+        await collect(local, request(COLOURS, max_tokens=20))
+        two = text_of(await collect(local, warm))
+        other_seed = text_of(await collect(local, warm.model_copy(update={"seed": 12345})))
+    finally:
+        await local.aclose()
+    assert one.strip()
+    assert two == one
+    assert other_seed.strip()  # a seed of the request's own is used (any text will do)
+
+
+def _count_evaluated_tokens(local: LocalProvider) -> list[int]:
+    """Wrap the loaded ``Llama.eval`` to record how many tokens each call evaluates."""
+    model: Any = local._model
+    assert model is not None, "stream once first: the model loads lazily"
+    counts: list[int] = []
+    evaluate = model.eval
+
+    def counting_eval(tokens: Any) -> None:
+        counts.append(len(tokens))
+        evaluate(tokens)
+
+    model.eval = counting_eval
+    return counts
+
+
+@pytest.mark.parametrize("reuse_prefix", [False, True])
+async def test_a_repeated_prompt_is_evaluated_whole_unless_reuse_prefix(
+    reuse_prefix: bool,
+) -> None:
+    """By default every request evaluates its whole prompt in one batch (the price of the
+    repeatability above); ``reuse_prefix = true`` evaluates only what the cache lacks."""
+    require_model()
+    local = create("local", {"kind": "local", "reuse_prefix": reuse_prefix})
+    try:
+        await collect(local, request(SEA, max_tokens=8))
+        counts = _count_evaluated_tokens(local)
+        await collect(local, request(SEA, max_tokens=8))
+    finally:
+        await local.aclose()
+    prompt_batch = counts[0]
+    if reuse_prefix:
+        assert prompt_batch == 1, counts  # only the last prompt token is re-evaluated
+    else:
+        assert prompt_batch >= 20, counts  # SmolLM2's template alone is more than 20 tokens
+    assert all(n == 1 for n in counts[1:]), counts  # then one token at a time
 
 
 async def test_max_tokens_ends_with_length(provider: LocalProvider) -> None:

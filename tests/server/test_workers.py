@@ -219,7 +219,7 @@ def test_several_workers_on_port_0_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_taken_port_fails_once_before_any_worker_starts(tmp_path: Path) -> None:
     with serving(tmp_path) as server:
         output = _serve_fails(tmp_path, "--workers", "2", "--port", str(server.port))
-        assert f"cannot listen on 127.0.0.1:{server.port}: Address already in use" in output
+        assert f"error: port {server.port} on 127.0.0.1 is already in use" in output
         assert "started" not in output
 
 

@@ -8,10 +8,24 @@ over *every token already due* as one batch, the way one upstream read carries w
 A reader that keeps up gets one token per frame; a reader that lags gets what piled up in one
 write. ``tokens_per_second = 0`` streams as fast as the reader reads, ``burst`` tokens per batch.
 
-Knobs (``[providers.<name>]`` with ``kind = "mock"``): ``tokens_per_second``, ``first_token_ms``,
-``burst``, ``reasoning`` (``"auto"``: only models whose name contains "reason" or "think"),
-``reasoning_tokens``, ``text``, ``models``, and faults: ``error_after`` (+ ``error_code``),
-``disconnect_after``, ``stall_after`` (counted in content tokens).
+Models (``mock/<name>``): ``chat`` (a paced answer about the mock itself), ``reasoner``
+(scripted reasoning, then that answer), ``echo`` (repeats the last user message) and
+``markdown`` (an answer in Markdown: a heading, emphasis, lists, a table and a fenced code
+block, to try a page's rendering with no key). ``max_tokens`` streams exactly that many text
+deltas, cycling through the answer.
+
+Options (``[providers.<name>]`` with ``kind = "mock"``; every one optional):
+
+* ``tokens_per_second`` (40; 0 = as fast as the reader reads), ``first_token_ms`` (300),
+  ``burst`` (1: tokens per batch when unpaced);
+* ``text``: the answer every model of this provider gives, instead of its own (e.g. some
+  Markdown of yours, or a fixed string for a test);
+* ``models``: the names it answers to (default ``["chat", "reasoner", "echo", "markdown"]``);
+  a name ending in "echo" echoes, one ending in "markdown" answers in Markdown;
+* ``reasoning``: true, false, or ``"auto"`` (only models whose name contains "reason" or
+  "think"); ``reasoning_tokens``: how many reasoning deltas (default: the scripted text once);
+* faults, counted in content tokens: ``error_after`` (+ ``error_code``, default
+  ``upstream_overloaded``), ``disconnect_after``, ``stall_after``.
 """
 
 from __future__ import annotations
@@ -45,6 +59,38 @@ _ANSWER = (
     "OPENAI_API_KEY or DEEPSEEK_API_KEY, or point a provider at any OpenAI-compatible server, "
     "to talk to a real model."
 )
+MARKDOWN_ANSWER = """\
+## Markdown from the mock
+
+This answer is **Markdown**, streamed token by token like any other: *emphasis*, `inline code`
+and a [link](https://example.com/).
+
+Steps:
+
+1. Pick `mock/markdown` in the model list.
+2. Send any message.
+3. Watch the table and the code arrive.
+
+- no API key
+- no network
+  - a nested item
+
+| provider | key needed | reasoning |
+|----------|:----------:|-----------|
+| mock     | no         | scripted  |
+| openai   | yes        | o-series  |
+
+```python
+async def producer(output):
+    for word in ["Hello", ", ", "world"]:
+        await output.send(word)
+```
+
+> A quote, to end with.
+"""
+"""What ``mock/markdown`` answers: every common Markdown construct, so a renderer can be tried
+with no key. Streamed exactly, whitespace and line breaks included."""
+
 _REASONING = (
     "The user wrote \u201c{prompt}\u201d. I should explain what is happening: this is a mock "
     "model, so the reasoning is scripted. Still, it streams apart from the answer, the same "
@@ -60,7 +106,7 @@ class MockOptions:
     reasoning: bool | str = "auto"
     reasoning_tokens: int = 0
     text: str | None = None
-    models: tuple[str, ...] = ("chat", "reasoner", "echo")
+    models: tuple[str, ...] = ("chat", "reasoner", "echo", "markdown")
     error_after: int | None = None
     error_code: str = "upstream_overloaded"
     disconnect_after: int | None = None
@@ -129,6 +175,8 @@ class MockProvider:
             answer = self.options.text
         elif request.model.endswith("echo"):
             answer = prompt or "(empty)"
+        elif request.model.endswith("markdown"):
+            answer = MARKDOWN_ANSWER
         else:
             answer = _ANSWER.format(prompt=short)
         text = _deltas(answer, reasoning=False)
@@ -232,4 +280,4 @@ def create(name: str, options: Mapping[str, Any]) -> MockProvider:
     return MockProvider(name, options)
 
 
-__all__ = ["MockOptions", "MockProvider", "create", "tokenize"]
+__all__ = ["MARKDOWN_ANSWER", "MockOptions", "MockProvider", "create", "tokenize"]

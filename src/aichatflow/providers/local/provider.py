@@ -14,6 +14,15 @@ Threads, and why:
   answer nobody reads, and the next request in the queue starts at once.
 
 ``StreamStart`` is sent when the model is loaded and this request's turn has come.
+
+The same request gives the same answer whatever was asked before (at temperature 0, and at any
+temperature with the same ``seed``): the context is reset before every generation, so the whole
+prompt is evaluated from position 0 in the same batches every time. llama-cpp-python otherwise
+keeps the KV cache of the previous request and evaluates only the tokens after the common
+prefix; a repeated request then re-evaluated just its last prompt token, alone, and llama.cpp's
+single-token arithmetic differs from its batched arithmetic in the last bits, enough to change
+SmolLM2's greedy answer from the first one after load to another. The price is evaluating the
+whole prompt each time (``reuse_prefix = true`` trades that repeatability for speed).
 """
 
 from __future__ import annotations
@@ -107,7 +116,10 @@ class LocalProvider:
                 f"{self.name}/{request.model}", [f"{self.name}/{m}" for m in self.options.models]
             )
         kwargs = completion_kwargs(
-            request, provider=self.name, default_max_tokens=self.options.max_tokens
+            request,
+            provider=self.name,
+            default_max_tokens=self.options.max_tokens,
+            default_seed=self.options.seed,
         )
         if self._closed:
             raise self._closed_error()
@@ -155,6 +167,8 @@ class LocalProvider:
         self, model: ChatModel, bridge: Bridge[ChatEvent], kwargs: dict[str, Any]
     ) -> None:
         """Run one generation into ``bridge``, counting tokens in ``stats`` as they come."""
+        if not self.options.reuse_prefix:
+            model.reset()  # evaluate the whole prompt from 0 (see the module docstring)
         chunks = cast(Iterator[dict[str, Any]], model.create_chat_completion(**kwargs))
         tokens = 0
         finish_raw: str | None = None
