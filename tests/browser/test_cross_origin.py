@@ -68,7 +68,12 @@ class Recorder:
 @pytest.fixture
 def target(fake: FakeUpstream, server_logs: LogCapture) -> Iterator[tuple[RunningServer, Recorder]]:
     """The server under attack: its default model is the fake upstream."""
-    provider = {"kind": "openai-compatible", "base_url": f"{fake.url}/v1", "max_retries": 0}
+    provider = {
+        "kind": "openai-compatible",
+        "base_url": f"{fake.url}/v1",
+        "max_retries": 0,
+        "models": ["m"],  # listed here: the upstream is never asked for its list
+    }
     settings = make_settings(providers={"up": provider}, default_model="up/m")
     recorder = Recorder(create_app(settings))
     with serve(recorder) as server:

@@ -37,7 +37,12 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture
 def upstream_server(start_server: Any, fake: FakeUpstream) -> Any:
-    provider = {"kind": "openai-compatible", "base_url": f"{fake.url}/v1", "max_retries": 0}
+    provider = {
+        "kind": "openai-compatible",
+        "base_url": f"{fake.url}/v1",
+        "max_retries": 0,
+        "models": ["m"],  # listed here: the upstream is never asked for its list
+    }
     return start_server(providers={"up": provider})
 
 
