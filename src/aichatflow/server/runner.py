@@ -7,6 +7,9 @@ then lets uvicorn close connections as usual. Meanwhile a client that stopped re
 can take neither the frame nor a graceful close, is reset once nothing has left its buffer for
 :data:`STALLED_WRITE` seconds (``resets.py``), instead of holding the shutdown for uvicorn's
 whole graceful timeout.
+
+Connections are served by ``guarded_protocol.py`` (uvicorn's httptools protocol with bounds on
+request heads, their time, and the number of connections: ``HttpSettings``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from ..config import HttpSettings
 from ..stream.watchdog import Watchdog
+from .guarded_protocol import protocol_class
 from .resets import reset_stalled_connections
 
 SHUTDOWN_GRACE = 5.0
@@ -70,11 +75,19 @@ class Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def server_config(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def server_config(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    http: HttpSettings | None = None,
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol_class(http or HttpSettings()),
         log_level=log_level,
         lifespan="on",
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE) + 5,
@@ -83,9 +96,16 @@ def server_config(app: ASGIApp, *, host: str, port: int, log_level: str = "info"
     )
 
 
-def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
+def run(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    http: HttpSettings | None = None,
+) -> None:
     tune_gc()
-    Server(server_config(app, host=host, port=port, log_level=log_level)).run()
+    Server(server_config(app, host=host, port=port, log_level=log_level, http=http)).run()
 
 
 __all__ = ["Server", "run", "server_config", "tune_gc"]
