@@ -15,6 +15,7 @@ The same endpoint objects are also mounted as ordinary routes, so once a user ad
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,14 +26,16 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from ..errors import AIChatFlowError, BodyTooLarge, RequestError
+from ..errors import AIChatFlowError, BodyTimeout, BodyTooLarge, RequestError
 from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
 from .errors import ValidationFailed, error_payload, json_error_response
+from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
+_SLOW_BODIES = ThrottledWarning(log, "408 answered to %d more slow request bodies")
 
 Build = Callable[[Registry, StreamLimits, ChatRequest], EventStreamResponse]
 """Turns a valid request into its response (raising AIChatFlowError for a 4xx answer)."""
@@ -42,11 +45,15 @@ class ClientLeft(Exception):
     """The client disconnected before its request body was complete: nothing to answer."""
 
 
-async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+async def read_body(
+    scope: Scope, receive: Receive, max_bytes: int, timeout: float | None = None
+) -> bytes:
     """The whole request body, refused with 413 as soon as it passes ``max_bytes``.
 
     A declared ``Content-Length`` over the limit is refused before reading; a chunked body is
     counted as it arrives (a Content-Length check alone is bypassed by chunked uploads).
+    ``timeout`` bounds the whole read, 408 past it: a body that never completes (a client that
+    declared more than it sends) would otherwise hold its connection forever, on any server.
     """
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -55,8 +62,14 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
             break
     chunks: list[bytes] = []
     size = 0
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            _SLOW_BODIES.warn("408: a request body was not received within %g s", timeout)
+            raise BodyTimeout(timeout or 0) from None
         if message["type"] == "http.disconnect":
             raise ClientLeft
         chunk: bytes = message.get("body", b"")
@@ -100,7 +113,10 @@ class ChatEndpoint:
         """Everything before the stream, in its own frame so the body is freed before it."""
         state = scope["app"].state
         try:
-            body = await read_body(scope, receive, state.settings.max_body_bytes)
+            settings = state.settings
+            body = await read_body(
+                scope, receive, settings.max_body_bytes, settings.http.body_timeout
+            )
             return self.build(state.registry, state.limits, parse_chat_request(body))
         except ClientLeft:
             return None
