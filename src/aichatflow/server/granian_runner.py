@@ -47,6 +47,12 @@ from .runner import SHUTDOWN_GRACE, tune_gc
 DRAIN_SIGNAL = signal.SIGUSR1
 MAX_CONCURRENT = 65_536
 BACKLOG = 4096
+KILL_MARGIN = 2
+"""Seconds past the drain's grace before granian kills a worker that has not stopped. What can
+hold a worker that long is a client that stopped reading: its goodbye frame cannot be written
+and granian waits to flush it. Unlike uvicorn (``resets.py``) the app cannot reach granian's
+sockets to reset them; killing the worker resets them all (measured: 15 s with three such
+clients at a margin of 10 s)."""
 _settings: Settings | None = None
 """The parent's resolved settings, inherited by the forked workers."""
 
@@ -107,7 +113,7 @@ def run(settings: Settings) -> None:
             max_buffer_size=settings.http.max_header_bytes,
         ),
         log_level=LogLevels(settings.log_level.lower()),
-        workers_kill_timeout=int(SHUTDOWN_GRACE) + 10,
+        workers_kill_timeout=int(SHUTDOWN_GRACE) + KILL_MARGIN,
     ).serve()
 
 

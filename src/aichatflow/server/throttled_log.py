@@ -63,7 +63,7 @@ class ThrottledWarning:
     def _log_held(self) -> None:
         if self._held:
             held, self._held = self._held, 0
-            self.logger.warning("%s in the last %.0f s", self.summary % held, self.interval)
+            self.logger.warning("%s in the last %g s", self.summary % held, self.interval)
 
 
 __all__ = ["INTERVAL", "ThrottledWarning"]
