@@ -111,14 +111,16 @@ class HttpSettings(BaseModel):
     header_timeout: float = Field(10.0, gt=0)
     """Seconds a connection has to deliver a whole request head: counted from the connection's
     start, and from the end of the previous response on a kept-alive connection. A head that
-    started but did not finish is answered 408; a connection that sent nothing is closed."""
+    started but did not finish is answered 408; a connection that sent nothing is closed (on
+    granian: closed without a 408, and counted from the first byte only)."""
     body_timeout: float = Field(30.0, gt=0)
     """Seconds for a whole request body, counted from the end of its head; then 408."""
     max_connections: int = Field(0, ge=0)
-    """Client connections at once. Past it, the connection waiting longest for a request head
-    is closed to make room, or, when every connection is busy with a request, the new one gets
-    503. ``0``: derived from the file-descriptor limit, ``(RLIMIT_NOFILE - 32) // 2`` (a
-    proxied stream holds two descriptors; 32 are kept for everything else)."""
+    """Client connections at once (uvicorn only). Past it, the connection waiting longest for a
+    request head is closed to make room, or, when every connection is busy with a request, new
+    requests get 503 (but ``/healthz``). ``0``: derived from the file-descriptor limit,
+    ``(RLIMIT_NOFILE - 32) // 2`` (a proxied stream holds two descriptors; 32 are kept for
+    everything else); ``serve`` first raises its soft limit to the hard one."""
 
 
 class Settings(BaseModel):

@@ -71,7 +71,7 @@ def test_when_every_connection_is_busy_requests_get_503_but_healthz_answers(
             refused = httpx.post(running.url + "/api/chat", content=body, headers=headers)
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "1"
-            assert refused.json()["error"]["code"] == "server_busy"
+            assert refused.json()["error"]["code"] == "over_capacity"
             assert refused.json()["error"]["retryable"] is True
             for _ in range(3):  # a liveness probe still passes: the server is full, not dead
                 _healthz_within(running.url, 5)

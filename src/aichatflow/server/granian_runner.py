@@ -20,11 +20,12 @@ What differs, and how it is closed here:
 Connection limits (``HttpSettings``; on uvicorn ``server/guarded_protocol.py``): granian's HTTP/1
 layer (hyper) bounds the request head itself, so ``max_header_bytes`` becomes its buffer size
 (a longer head: 431) and ``header_timeout`` its header read timeout (a head not complete in time:
-the connection is closed, without a 408); hyper refuses more than 100 headers (431) whatever
-``max_headers`` says. ``body_timeout`` is the chat endpoints' own, so it holds here too. There is
-no equivalent of ``max_connections``: granian accepts until the process runs out of file
-descriptors, and then logs every failed accept, so raise ``ulimit -n`` well above the streams
-you expect (``serve`` raises the soft limit to the hard one).
+the connection is closed, without a 408; measured, a connection that sends nothing at all is not
+timed out); hyper refuses more than 100 headers (431) whatever ``max_headers`` says.
+``body_timeout`` is the chat endpoints' own, so it holds here too. There is no equivalent of
+``max_connections``: granian accepts until the process runs out of file descriptors, and then
+logs every failed accept, so raise ``ulimit -n`` well above the streams you expect (``serve``
+raises the soft limit to the hard one).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Measured on plain uvicorn (httptools, which has no limits of its own): 100 headers of 8 KiB were
 accepted; 10 connections sending 32 MiB of unfinished headers took the server from 64 to 388
-MiB; a connection that sends its head a byte at a time, or sends nothing, was held forever; and
-250 such connections at ``ulimit -n 256`` took every file descriptor (``connection_cap.py``).
-Nothing was logged. Here, per :class:`~aichatflow.config.HttpSettings`:
+MiB (53 to 493 in another run); a connection that sends its head a byte at a time, or sends
+nothing, was held forever; and 250 such connections at ``ulimit -n 256`` took every file
+descriptor (``connection_cap.py``). Nothing was logged. Here, per
+:class:`~aichatflow.config.HttpSettings`:
 
 * the request head (request line and headers) is counted as it arrives: past
   ``max_header_bytes`` or ``max_headers`` the client gets 431 and the connection is closed, so
@@ -257,7 +258,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             reset_transport(self.transport)
 
 
-_BUSY = (503, "server_busy", "too many connections; retry shortly")
+_BUSY = (503, "over_capacity", "too many connections; retry shortly")
 
 
 def protocol_class(http: HttpSettings) -> type[GuardedHttpToolsProtocol]:
