@@ -70,9 +70,8 @@ class ConnectionCap:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.probes = 0
-        """Connections past the cap, admitted for ``/healthz`` only (the protocol gives them
-        back)."""
+        self.probing: set[Evictable] = set()
+        """Connections past the cap, admitted for ``/healthz`` only."""
         self._waiting: dict[Evictable, None] = {}
         self.evictions = ThrottledWarning(
             log, "connection limit: %d more waiting connections closed to make room"
@@ -85,13 +84,18 @@ class ConnectionCap:
         self._waiting[conn] = None
 
     def busy(self, conn: Evictable) -> None:
-        """``conn`` has a request (or is gone): never evicted."""
+        """``conn`` has a request (or was refused): never evicted."""
         self._waiting.pop(conn, None)
+
+    def forget(self, conn: Evictable) -> None:
+        """``conn`` is gone."""
+        self._waiting.pop(conn, None)
+        self.probing.discard(conn)
 
     def admit(self, conn: Evictable, open_connections: int) -> str:
         """``ADMITTED`` (making room if needed), ``PROBE`` (``/healthz`` only) or ``REFUSED``,
         for ``conn``, which ``open_connections`` counts."""
-        if open_connections - self.probes <= self.limit:
+        if open_connections - len(self.probing) <= self.limit:
             return ADMITTED
         for victim in self._waiting:
             if victim is not conn:
@@ -102,8 +106,8 @@ class ConnectionCap:
                 "requests but /healthz",
                 self.limit,
             )
-            if self.probes < PROBE_SLOTS:
-                self.probes += 1
+            if len(self.probing) < PROBE_SLOTS:
+                self.probing.add(conn)
                 return PROBE
             return REFUSED
         del self._waiting[victim]

@@ -39,7 +39,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ..config import HttpSettings
-from .connection_cap import ADMITTED, PROBE, ConnectionCap, default_max_connections
+from .connection_cap import REFUSED, ConnectionCap, default_max_connections
 from .errors import error_payload
 from .resets import reset_transport
 from .throttled_log import ThrottledWarning
@@ -53,6 +53,7 @@ RETRY_AFTER_BUSY = 1
 ALWAYS_SERVED = b"/healthz"
 """The one path served past the connection cap (see ``connection_cap.py``)."""
 _IN_BODY = -1
+_REFUSED = -2
 
 
 class _Refusal(Exception):
@@ -70,38 +71,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_headers: ClassVar[int]
     header_timeout: ClassVar[float]
     cap: ClassVar[ConnectionCap]
+    timers: ClassVar[dict[GuardedHttpToolsProtocol, asyncio.TimerHandle]]
+    """The pending timer of each connection that has one (a head awaited, a refusal)."""
     too_large: ClassVar[ThrottledWarning]
     too_slow: ClassVar[ThrottledWarning]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # One attribute only: uvicorn's protocol has 28, and from 30 on CPython stops sharing
+        # the keys of instance dicts: every connection's dict grew from 288 to 1,584 bytes. So
+        # the header count is uvicorn's list of headers, a timer lives in ``timers`` (only
+        # while a head is awaited or a refusal lingers) and a probe in the cap's set.
         self._head_bytes = 0
-        """Bytes of the current request head so far; ``_IN_BODY`` once its headers are in."""
-        self._header_count = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._refused = False
-        self._probe = False
-        """Past the connection cap: only ``/healthz`` is served, then the connection closed."""
+        """Bytes of the current request head so far; ``_IN_BODY`` once its headers are in,
+        ``_REFUSED`` once refused (what comes is dropped)."""
 
     # Connection events
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        verdict = self.cap.admit(self, len(self.connections))
-        if verdict == ADMITTED:
-            self._await_head()
-        elif verdict == PROBE:
-            self._probe = True
-            self._await_head()
-        else:
+        if self.cap.admit(self, len(self.connections)) == REFUSED:
             self._refuse(*_BUSY)
+        else:
+            self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
-        self.cap.busy(self)
-        if self._probe:
-            self._probe = False
-            self.cap.probes -= 1
+        self.cap.forget(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -113,24 +109,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def evict(self) -> None:
         """Closed to make room at the connection cap (it was waiting for a request head)."""
         self._stop_timer()
-        self._refused = True
+        self._head_bytes = _REFUSED
         reset_transport(self.transport)
 
     # Parser callbacks (only the head ones are extended)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_count = 0
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.max_headers:
+        if len(self.headers) >= self.max_headers:
             message = f"more than {self.max_headers} header fields"
             raise _Refusal(431, "headers_too_large", message)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        if self._probe and self.url.partition(b"?")[0] != ALWAYS_SERVED:
+        if self in self.cap.probing and self.url.partition(b"?")[0] != ALWAYS_SERVED:
             raise _Refusal(*_BUSY)
         self._head_bytes = _IN_BODY
         self._stop_timer()
@@ -143,7 +134,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._probe:  # served past the cap: not kept
+        if self in self.cap.probing:  # served past the cap: not kept
             self.transport.close()
         elif self.timeout_keep_alive_task is not None:  # uvicorn now waits for the next request
             self._await_head()
@@ -151,7 +142,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # The head
 
     def _receive_head(self, data: bytes) -> None:
-        if self._refused:
+        if self._head_bytes == _REFUSED:
             return  # lingering after a refusal: read and drop
         room = self.max_header_bytes - self._head_bytes
         if len(data) <= room:
@@ -160,7 +151,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._head_bytes = self.max_header_bytes
         self._feed(data[:room])  # the head may end within its allowance
-        if self.transport.is_closing() or self._refused:
+        if self.transport.is_closing() or self._head_bytes == _REFUSED:
             return
         if self._head_bytes == self.max_header_bytes:  # it did not
             self._refuse(
@@ -197,12 +188,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _await_head(self) -> None:
         self._stop_timer()
-        self._timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
-        if not self._probe:  # a probe is not counted in the cap, so it makes no room either
+        self.timers[self] = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        if self not in self.cap.probing:  # not counted in the cap, so it makes no room either
             self.cap.waiting(self)
 
     def _head_timed_out(self) -> None:
-        self._timer = None
+        del self.timers[self]
         if self.transport.is_closing():
             return
         if self._head_bytes > 0:
@@ -213,15 +204,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        timer = self.timers.pop(self, None)
+        if timer is not None:
+            timer.cancel()
 
     # Refusing
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Answer ``status`` with a JSON error, shut our side, drop what comes, then reset."""
-        self._refused = True
+        self._head_bytes = _REFUSED
         self._stop_timer()
         self.cap.busy(self)
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
@@ -235,7 +226,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(self._answer(status, code, message))
         if self.transport.can_write_eof():
             self.transport.write_eof()
-        self._timer = self.loop.call_later(LINGER, self._hang_up)
+        self.timers[self] = self.loop.call_later(LINGER, self._hang_up)
 
     def _answer(self, status: int, code: str, message: str) -> bytes:
         path = getattr(self, "url", b"").partition(b"?")[0].decode("latin-1")
@@ -253,7 +244,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return b"".join(head) + body
 
     def _hang_up(self) -> None:
-        self._timer = None
+        del self.timers[self]
         if not self.transport.is_closing() or self.transport.get_write_buffer_size():
             reset_transport(self.transport)
 
@@ -271,6 +262,7 @@ def protocol_class(http: HttpSettings) -> type[GuardedHttpToolsProtocol]:
             "max_headers": http.max_headers,
             "header_timeout": http.header_timeout,
             "cap": ConnectionCap(http.max_connections or default_max_connections()),
+            "timers": {},
             "too_large": ThrottledWarning(log, "431 answered to %d more clients"),
             "too_slow": ThrottledWarning(log, "408 answered to %d more clients"),
         },
