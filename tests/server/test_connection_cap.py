@@ -6,6 +6,7 @@ descriptor, ``/healthz`` failed with a reset and nothing was logged.
 
 from __future__ import annotations
 
+import resource
 import socket
 import sys
 import time
@@ -15,7 +16,13 @@ import httpx
 import orjson
 import pytest
 
-from aichatflow.server.connection_cap import FD_RESERVE, FDS_PER_CONNECTION
+from aichatflow.config import Settings
+from aichatflow.errors import ConfigError
+from aichatflow.server.connection_cap import (
+    FD_RESERVE,
+    FDS_PER_CONNECTION,
+    default_max_connections,
+)
 from tests.support.client import user
 from tests.support.serve_cli import head, serving
 
@@ -90,3 +97,23 @@ def test_serve_raises_the_soft_fd_limit_to_the_hard_one(tmp_path: Path) -> None:
         with open(f"/proc/{running.proc.pid}/limits") as f:
             line = next(x for x in f if x.startswith("Max open files"))
         assert line.split()[3:5] == ["1024", "1024"], line
+
+
+def test_http_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[http]\nheader_timeout = 7\nmax_headers = 50\n")
+    env = {"AICHATFLOW_HTTP_HEADER_TIMEOUT": "3", "AICHATFLOW_HTTP_MAX_CONNECTIONS": "9"}
+    http = Settings.load(config, env=env).http
+    assert (http.header_timeout, http.max_headers, http.max_connections) == (3.0, 50, 9)
+    assert (http.max_header_bytes, http.body_timeout) == (64 * 1024, 30.0)
+    with pytest.raises(ConfigError, match="max_header_bytes"):
+        Settings.load(env={"AICHATFLOW_HTTP_MAX_HEADER_BYTES": "100"})
+
+
+def test_the_default_cap_is_what_the_fd_limit_leaves_halved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, 4096))
+    assert default_max_connections() == (256 - FD_RESERVE) // FDS_PER_CONNECTION == 112
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY,) * 2)
+    assert default_max_connections() >= 1 << 20
