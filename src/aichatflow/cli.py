@@ -70,6 +70,7 @@ def serve(
     """Run the server: the chat page at /, the native SSE API at /api/chat,
     and an OpenAI-compatible API at /v1 (chat/completions, models)."""
     from .server import create_app, run
+    from .server.connection_cap import raise_fd_limit
 
     settings = _settings(
         config, host=host, port=port, log_level=log_level, workers=workers, server=server
@@ -78,6 +79,7 @@ def serve(
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
     _require_free_port(settings.host, settings.port)
+    raise_fd_limit()  # before any worker starts: they inherit it (connection_cap.py says why)
     if settings.server == "granian":
         _serve_granian(settings)
         return
@@ -88,7 +90,13 @@ def serve(
     except AIChatFlowError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"aichatflow: chat page on http://{settings.host}:{settings.port}/", err=True)
-    run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        http=settings.http,
+    )
 
 
 def _require_free_port(host: str, port: int) -> None:

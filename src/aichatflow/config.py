@@ -21,6 +21,13 @@ TOML (every key optional)::
     send_timeout = 10
     heartbeat = 15
 
+    [http]                       # client connections (server/guarded_protocol.py)
+    max_header_bytes = 65536     # request line + headers; more: 431, connection closed
+    max_headers = 100            # more: 431
+    header_timeout = 10          # seconds for a whole request head; then 408 (or a quiet close)
+    body_timeout = 30            # seconds for a whole request body; then 408
+    max_connections = 0          # 0: derived from the file-descriptor limit (see HttpSettings)
+
     [providers.upstream]         # reached as "upstream/<model>"
     kind = "openai-compatible"   # or openai, deepseek, vllm, llamacpp, litellm, mock
     base_url = "http://127.0.0.1:9000/v1"
@@ -48,8 +55,9 @@ addresses are safe to accept and names are not).
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
 ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT``,
-``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated) and
-``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``). Keys are read from the
+``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
+``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
+``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``). Keys are read from the
 environment by the providers themselves and are never part of ``Settings``' printable form.
 """
 
@@ -99,6 +107,35 @@ class FallbackSettings(BaseModel):
     window: float = Field(60.0, gt=0)
 
 
+class HttpSettings(BaseModel):
+    """Limits on client connections, enforced before a request reaches the app.
+
+    On uvicorn by ``server/guarded_protocol.py`` (the head limits, the head timeout and the
+    connection cap); the body timeout by the chat endpoints' body reader, on any server. On
+    granian, ``server/granian_runner.py`` says which of them granian itself applies.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_header_bytes: int = Field(64 * 1024, ge=8192)
+    """The request line plus all headers; a longer head is answered 431 and the connection
+    closed, so an endless header cannot grow the server's memory."""
+    max_headers: int = Field(100, ge=1)
+    """Header fields per request (the limit Apache and hyper use); more: 431."""
+    header_timeout: float = Field(10.0, gt=0)
+    """Seconds a connection has to deliver a whole request head: counted from the connection's
+    start, and from the end of the previous response on a kept-alive connection. A head that
+    started but did not finish is answered 408; a connection that sent nothing is closed (on
+    granian: closed without a 408, and counted from the first byte only)."""
+    body_timeout: float = Field(30.0, gt=0)
+    """Seconds for a whole request body, counted from the end of its head; then 408."""
+    max_connections: int = Field(0, ge=0)
+    """Client connections at once (uvicorn only). Past it, the connection waiting longest for a
+    request head is closed to make room, or, when every connection is busy with a request, new
+    requests get 503 (but ``/healthz``). ``0``: derived from the file-descriptor limit,
+    ``(RLIMIT_NOFILE - 32) // 2`` (a proxied stream holds two descriptors; 32 are kept for
+    everything else); ``serve`` first raises its soft limit to the hard one."""
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     host: str = "127.0.0.1"
@@ -122,6 +159,7 @@ class Settings(BaseModel):
     models: dict[str, str | list[str]] = {}
     """Aliases: a name → ``provider/model``, or a list of them tried in order (fallback)."""
     fallback: FallbackSettings = FallbackSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -231,6 +269,13 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     }
     if stream:
         out["stream"] = stream
+    http = {
+        field: env[ENV_PREFIX + "HTTP_" + field.upper()]
+        for field in HttpSettings.model_fields
+        if ENV_PREFIX + "HTTP_" + field.upper() in env
+    }
+    if http:
+        out["http"] = http
     return out
 
 
@@ -244,4 +289,11 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-__all__ = ["AUTO_PROVIDERS", "ENV_PREFIX", "FallbackSettings", "Settings", "StreamSettings"]
+__all__ = [
+    "AUTO_PROVIDERS",
+    "ENV_PREFIX",
+    "FallbackSettings",
+    "HttpSettings",
+    "Settings",
+    "StreamSettings",
+]

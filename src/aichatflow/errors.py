@@ -5,6 +5,7 @@
     AIChatFlowError                      code              HTTP   retryable
     ├── ConfigError                      internal_error    500    no   (a developer mistake)
     ├── RequestError                     bad_request       400    no   (the caller's request)
+    │   ├── BodyTimeout                  request_timeout   408    yes  (a body that never ended)
     │   ├── UnknownModel                 unknown_model     404    no
     │   ├── BodyTooLarge                 bad_request       413    no
     │   └── UnsupportedMediaType         unsupported_media_type 415 no (a body not sent as JSON)
@@ -169,6 +170,18 @@ class UnknownModel(RequestError):
         hint = f"; known providers and aliases: {listed}" if listed else ""
         super().__init__(f"unknown model {model!r}{hint}")
         self.model = model
+
+
+class BodyTimeout(RequestError):
+    """The request body did not arrive within ``body_timeout`` (``HttpSettings``)."""
+
+    code = "request_timeout"
+    http_status = 408
+    retryable = True
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"the request body was not received within {timeout:g} s")
+        self.timeout = timeout
 
 
 class BodyTooLarge(RequestError):
@@ -402,6 +415,7 @@ __all__ = [
     "REDACTED",
     "RETRYABLE_CODES",
     "AIChatFlowError",
+    "BodyTimeout",
     "BodyTooLarge",
     "ConfigError",
     "EventTooLarge",

@@ -18,6 +18,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from aichatflow import EventStreamResponse, StreamLimits, TextDelta
 from aichatflow.events import ChatEvent
@@ -189,6 +190,47 @@ async def test_frozen_reader_of_the_server_is_reset_not_left_flushing(server_log
             except ConnectionResetError:
                 reset = True
             assert reset
+        finally:
+            sock.close()
+    assert "ASGI callable returned without completing response" not in server_logs.text()
+    assert "Traceback" not in server_logs.text()
+
+
+async def test_frozen_reader_of_the_terminal_frame_is_reset(server_logs: Any) -> None:
+    """The stream ends (here: the source fails) while the client's buffer is full, so the
+    terminal frame's write blocks until ``send_timeout``: the connection is then reset, exactly
+    as for a write blocked mid-stream, not left to uvicorn's graceful close (which waited to
+    flush megabytes nobody reads and logged "ASGI callable returned without completing
+    response")."""
+    from aichatflow.errors import UpstreamDisconnected
+
+    async def one_big_delta_then_a_failure() -> AsyncIterator[ChatEvent]:
+        yield TextDelta("x" * 8_000_000)  # one write: far past uvicorn's high-water mark
+        raise UpstreamDisconnected("the upstream went away")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        """A bare ASGI app: the response gets uvicorn's own ``send`` (a Starlette route's
+        middleware would hide it, and with it the transport to reset)."""
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        limits = StreamLimits(send_timeout=0.5, heartbeat=60)
+        response = EventStreamResponse(one_big_delta_then_a_failure(), model="m", limits=limits)
+        await response(scope, receive, send)
+
+    with serve(app) as server:
+        connections = server.server.server_state.connections
+        sock = _frozen_client(server.port)
+        try:
+            deadline = time.monotonic() + 6
+            while "failed" not in server_logs.text() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert "upstream_disconnected" in server_logs.text()
+            while connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert not connections, "the frozen client's connection is still held by the server"
         finally:
             sock.close()
     assert "ASGI callable returned without completing response" not in server_logs.text()

@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -28,9 +28,15 @@ def free_port() -> int:
 
 
 def spawn(
-    cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None, log_path: Path
+    cmd: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    log_path: Path,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own process group, stdout and stderr to ``log_path``."""
+    """Start ``cmd`` in its own process group, stdout and stderr to ``log_path``;
+    ``preexec_fn`` runs in the child before ``cmd`` (e.g. to lower a resource limit)."""
     with log_path.open("wb") as log:
         return subprocess.Popen(
             list(cmd),
@@ -40,6 +46,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown reaches any child
+            preexec_fn=preexec_fn,
         )
 
 

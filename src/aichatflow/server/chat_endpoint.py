@@ -16,6 +16,7 @@ Either way the ``Host`` check (``server/hosts.py``) runs first, in ``ChatApp.__c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -26,15 +27,23 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from ..errors import AIChatFlowError, BodyTooLarge, RequestError, UnsupportedMediaType
+from ..errors import (
+    AIChatFlowError,
+    BodyTimeout,
+    BodyTooLarge,
+    RequestError,
+    UnsupportedMediaType,
+)
 from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
 from .errors import ValidationFailed, error_payload, json_error_response
 from .hosts import HostPolicy
+from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
+_SLOW_BODIES = ThrottledWarning(log, "408 answered to %d more slow request bodies")
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects accepted in a chat request body (the body itself is
@@ -70,11 +79,15 @@ def require_json(scope: Scope) -> None:
     raise UnsupportedMediaType("Content-Type must be application/json (none was sent)")
 
 
-async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+async def read_body(
+    scope: Scope, receive: Receive, max_bytes: int, timeout: float | None = None
+) -> bytes:
     """The whole request body, refused with 413 as soon as it passes ``max_bytes``.
 
     A declared ``Content-Length`` over the limit is refused before reading; a chunked body is
     counted as it arrives (a Content-Length check alone is bypassed by chunked uploads).
+    ``timeout`` bounds the whole read, 408 past it: a body that never completes (a client that
+    declared more than it sends) would otherwise hold its connection forever, on any server.
     """
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -83,8 +96,14 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
             break
     chunks: list[bytes] = []
     size = 0
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            _SLOW_BODIES.warn("408: a request body was not received within %g s", timeout)
+            raise BodyTimeout(timeout or 0) from None
         if message["type"] == "http.disconnect":
             raise ClientLeft
         chunk: bytes = message.get("body", b"")
@@ -161,7 +180,9 @@ class ChatEndpoint:
         try:
             require_json(scope)
             settings = state.settings
-            body = await read_body(scope, receive, settings.max_body_bytes)
+            body = await read_body(
+                scope, receive, settings.max_body_bytes, settings.http.body_timeout
+            )
             chat = parse_chat_request(body, default_model=settings.default_model)
             return self.build(state.registry, state.limits, chat)
         except ClientLeft:

@@ -16,6 +16,16 @@ What differs, and how it is closed here:
   workers; each worker's app drains its streams exactly as ``runner.Server`` does on uvicorn.
 * Granian caps a worker at 1,024 concurrent requests by default (its ``backpressure``): far too
   few for held streams, so it is raised to :data:`MAX_CONCURRENT`.
+
+Connection limits (``HttpSettings``; on uvicorn ``server/guarded_protocol.py``): granian's HTTP/1
+layer (hyper) bounds the request head itself, so ``max_header_bytes`` becomes its buffer size
+(a longer head: 431) and ``header_timeout`` its header read timeout (a head not complete in time:
+the connection is closed, without a 408; measured, a connection that sends nothing at all is not
+timed out); hyper refuses more than 100 headers (431) whatever ``max_headers`` says.
+``body_timeout`` is the chat endpoints' own, so it holds here too. There is no equivalent of
+``max_connections``: granian accepts until the process runs out of file descriptors, and then
+logs every failed accept, so raise ``ulimit -n`` well above the streams you expect (``serve``
+raises the soft limit to the hard one).
 """
 
 from __future__ import annotations
@@ -38,6 +48,12 @@ from .runner import SHUTDOWN_GRACE, tune_gc
 DRAIN_SIGNAL = signal.SIGUSR1
 MAX_CONCURRENT = 65_536
 BACKLOG = 4096
+KILL_MARGIN = 2
+"""Seconds past the drain's grace before granian kills a worker that has not stopped. What can
+hold a worker that long is a client that stopped reading: its goodbye frame cannot be written
+and granian waits to flush it. Unlike uvicorn (``resets.py``) the app cannot reach granian's
+sockets to reset them; killing the worker resets them all (measured: 15 s with three such
+clients at a margin of 10 s)."""
 _settings: Settings | None = None
 """The parent's resolved settings, inherited by the forked workers."""
 
@@ -68,6 +84,7 @@ def run(settings: Settings) -> None:
     """Serve ``settings`` on granian until SIGTERM/SIGINT (blocking)."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     global _settings
@@ -92,8 +109,12 @@ def run(settings: Settings) -> None:
         websockets=False,
         backlog=BACKLOG,
         backpressure=MAX_CONCURRENT,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.http.header_timeout * 1000)),
+            max_buffer_size=settings.http.max_header_bytes,
+        ),
         log_level=LogLevels(settings.log_level.lower()),
-        workers_kill_timeout=int(SHUTDOWN_GRACE) + 10,
+        workers_kill_timeout=int(SHUTDOWN_GRACE) + KILL_MARGIN,
     ).serve()
 
 

@@ -3,11 +3,18 @@
 Uvicorn's graceful shutdown waits for open connections, and an endless stream never closes by
 itself. ``Server.shutdown`` here first ends every live stream with a terminal
 ``server_shutting_down`` error frame (retryable: the client can reconnect to another instance),
-then lets uvicorn close connections as usual.
+then lets uvicorn close connections as usual. Meanwhile a client that stopped reading, which
+can take neither the frame nor a graceful close, is reset once nothing has left its buffer for
+:data:`STALLED_WRITE` seconds (``resets.py``), instead of holding the shutdown for uvicorn's
+whole graceful timeout.
+
+Connections are served by ``guarded_protocol.py`` (uvicorn's httptools protocol with bounds on
+request heads, their time, and the number of connections: ``HttpSettings``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import socket
@@ -16,9 +23,15 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from ..config import HttpSettings
 from ..stream.watchdog import Watchdog
+from .guarded_protocol import protocol_class
+from .resets import reset_stalled_connections
 
 SHUTDOWN_GRACE = 5.0
+"""Seconds live streams get to take their ``server_shutting_down`` frame."""
+STALLED_WRITE = 1.0
+"""At shutdown, a connection whose unsent output has not shrunk for this long is reset."""
 GC_THRESHOLDS = (50_000, 50, 100)
 
 
@@ -40,8 +53,15 @@ def tune_gc() -> None:
 
 class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await Watchdog.current().drain("server_shutting_down", grace=SHUTDOWN_GRACE)
-        await super().shutdown(sockets)
+        connections = self.server_state.connections
+        watcher = asyncio.get_running_loop().create_task(
+            reset_stalled_connections(connections, STALLED_WRITE)
+        )
+        try:
+            await Watchdog.current().drain("server_shutting_down", grace=SHUTDOWN_GRACE)
+            await super().shutdown(sockets)
+        finally:
+            watcher.cancel()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -55,11 +75,19 @@ class Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def server_config(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def server_config(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    http: HttpSettings | None = None,
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol_class(http or HttpSettings()),
         log_level=log_level,
         lifespan="on",
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE) + 5,
@@ -68,9 +96,16 @@ def server_config(app: ASGIApp, *, host: str, port: int, log_level: str = "info"
     )
 
 
-def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
+def run(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    http: HttpSettings | None = None,
+) -> None:
     tune_gc()
-    Server(server_config(app, host=host, port=port, log_level=log_level)).run()
+    Server(server_config(app, host=host, port=port, log_level=log_level, http=http)).run()
 
 
 __all__ = ["Server", "run", "server_config", "tune_gc"]

@@ -96,7 +96,11 @@ class _WorkerServer(Server):
     def __init__(self, settings: Settings, ready: Event) -> None:
         app = create_app(settings)
         config = server_config(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            http=settings.http,
         )
         super().__init__(config)
         self._ready = ready

@@ -270,6 +270,8 @@ async def _final(
             raise
         task.uncancel()
         run.outcome.status = run.w.abort_code
+        if run.w.abort_code == SEND_TIMEOUT:  # the frame's write blocked: a frozen client
+            await reset_connection(run.send)
     except Exception:
         run.outcome.status = CLIENT_GONE
 
