@@ -127,6 +127,10 @@ def mock_config(port: int, *, provider: str = "fast", extra: str = "", **mock: A
     )
 
 
+UNCAPPED = "\n[http]\nmax_connections = 1000000\n"
+"""The benchmarks hold up to 10,000 streams that need no upstream socket; ``serve``'s default
+connection cap (half the file-descriptor limit, for proxied streams) would refuse some of them."""
+
 GRANIAN = " (granian)"
 """Suffix of a stack name that runs ``aichatflow serve --server granian``."""
 
@@ -144,6 +148,8 @@ def aichatflow_server(
         text = mock_config(port, **mock)
     else:
         text = config_for_port.replace("{port}", str(port))
+    if "[http]" not in text:
+        text += UNCAPPED
     config.write_text(text)
     cmd = aichatflow_cmd(config) + (["--server", "granian"] if name.endswith(GRANIAN) else [])
     return Server(name, cmd, port, cpu=cpu, log=config.with_suffix(".log"))
