@@ -45,7 +45,7 @@ Yielding on every batch instead raised the server's CPU per event by about half 
 per batch (``benchmarks/run_fast.py``: 13-16 → 23-25 µs): the streams then took turns a few
 events at a time rather than until their socket was full. A clock read per batch and one yield
 per turn cost nothing measurable there. The price: with N streams at full speed, the loop comes
-round every N × 2 ms (50 streams filling their sockets: ``/healthz`` in 0.36 s, not 0.06)."""
+round every N x 2 ms (50 streams filling their sockets: ``/healthz`` in 0.36 s, not 0.06)."""
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
