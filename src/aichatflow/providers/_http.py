@@ -37,6 +37,27 @@ class HttpOptions:
     """How much of an error response body is read to find its message."""
 
 
+def _untraced(exc: BaseException) -> BaseException:
+    """``exc`` and the exceptions it was raised from, with their tracebacks dropped.
+
+    A failed connection leaves a reference cycle in the HTTP stack (aiohappyeyeballs keeps the
+    exception in a list in the very frame its traceback holds), about 70 objects per attempt
+    that only a full garbage collection frees; ``serve`` runs one rarely (``tune_gc``), so an
+    unreachable upstream grew the server with every retry. The frames are only reachable through
+    the tracebacks, and nothing reads them: errors are reported by type, never with a stack.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += (current.__cause__, current.__context__)
+    return exc
+
+
 class UpstreamResponse:
     """An upstream response whose body has not been read yet."""
 
@@ -57,12 +78,12 @@ class UpstreamResponse:
             raise UpstreamTimeout(
                 f"{self._provider}: no data from upstream within the read timeout",
                 provider=self._provider,
-            ) from exc
+            ) from _untraced(exc)
         except aiohttp.ClientError as exc:
             raise UpstreamDisconnected(
                 f"{self._provider}: upstream connection lost ({type(exc).__name__})",
                 provider=self._provider,
-            ) from exc
+            ) from _untraced(exc)
 
     async def read(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of the body (error bodies), never more in memory."""
@@ -118,12 +139,12 @@ class HttpClient:
             raise UpstreamTimeout(
                 f"{self.provider}: upstream did not answer in time ({type(exc).__name__})",
                 provider=self.provider,
-            ) from exc
+            ) from _untraced(exc)
         except aiohttp.ClientError as exc:
             raise ProviderError(
                 f"{self.provider}: cannot reach upstream ({type(exc).__name__})",
                 provider=self.provider,
-            ) from exc
+            ) from _untraced(exc)
         upstream = UpstreamResponse(response, self.provider)
         try:
             yield upstream

@@ -6,7 +6,8 @@ benchmarks, and a fault injector for tests. Same request, same output, every tim
 Pacing: tokens are scheduled at ``tokens_per_second`` after ``first_token_ms``; each pull hands
 over *every token already due* as one batch, the way one upstream read carries whatever arrived.
 A reader that keeps up gets one token per frame; a reader that lags gets what piled up in one
-write. ``tokens_per_second = 0`` streams as fast as the reader reads, ``burst`` tokens per batch.
+write. ``tokens_per_second = 0`` streams as fast as the reader reads, ``burst`` tokens per batch,
+letting the event loop run at least every ``MAX_HOLD`` seconds.
 
 Models (``mock/<name>``): ``chat`` (a paced answer about the mock itself), ``reasoner``
 (scripted reasoning, then that answer), ``echo`` (repeats the last user message) and
@@ -48,6 +49,17 @@ TIMER_SLACK = 0.002
 fire up to a millisecond early; without slack a woken stream found its token not yet due and
 slept again for the remainder, 15 sleeps per token instead of one (24.7 vs 3.8 µs of CPU per
 token at 1,000 paced streams)."""
+
+MAX_HOLD = 0.002
+"""With ``tokens_per_second = 0``, the longest a stream runs without letting the event loop
+run, in seconds. A real upstream read suspends; this mock's batches are ready at once, and when
+the client's socket takes every write too, nothing suspends: a 300,000-token answer held the
+loop until it ended (``/healthz`` waited 3.5 s, and every other stream and timer with it).
+Yielding on every batch instead raised the server's CPU per event by about half at one event
+per batch (``benchmarks/run_fast.py``: 13-16 → 23-25 µs): the streams then took turns a few
+events at a time rather than until their socket was full. A clock read per batch and one yield
+per turn cost nothing measurable there. The price: with N streams at full speed, the loop comes
+round every N x 2 ms (50 streams filling their sockets: ``/healthz`` in 0.36 s, not 0.06)."""
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -202,6 +214,7 @@ class MockProvider:
         rate = opts.tokens_per_second
         i, n = 0, plan.total
         fault_at = self._fault_at
+        yielded = t0
         while i < n:
             if i >= fault_at:
                 await self._fault(i)
@@ -214,6 +227,9 @@ class MockProvider:
                     continue
                 j = min(stop, due)
             else:
+                if loop.time() - yielded > MAX_HOLD:
+                    await asyncio.sleep(0)
+                    yielded = loop.time()
                 j = min(stop, i + opts.burst)
             yield plan.events(i, j)
             i = j

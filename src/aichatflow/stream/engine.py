@@ -31,7 +31,7 @@ from ..events import StreamError
 from .limits import StreamLimits
 from .reset import reset_connection
 from .source import ChatStream, aclose_quietly, as_batches
-from .watchdog import CLIENT_GONE, SEND_TIMEOUT, StreamWatch, Watchdog
+from .watchdog import CLIENT_GONE, SEND_TIMEOUT, SendBody, StreamWatch, Watchdog
 
 log = logging.getLogger("aichatflow.stream")
 T = TypeVar("T")
@@ -69,10 +69,6 @@ class _Run:
         self.started = False
         self.outcome = StreamOutcome()
         self.w: StreamWatch
-
-    async def write(self, body: bytes, more: bool = True) -> None:
-        """One raw body write (the watchdog's heartbeats use this directly)."""
-        await self.send({"type": "http.response.body", "body": body, "more_body": more})
 
     async def send_body(self, body: bytes, more: bool = True) -> None:
         """A watched write: the watchdog drops the client if it blocks past ``send_timeout``."""
@@ -167,6 +163,21 @@ class _Run:
         await self.send_body(body, more=False)
 
 
+def _heartbeat_writer(send: Send) -> SendBody:
+    """The raw body write the watchdog's heartbeats use.
+
+    A closure over ``send`` alone, not a method of ``_Run``: the run holds its ``StreamWatch``,
+    so a watch holding the run back would make every stream a reference cycle (run, watch, the
+    server's request cycle, its transport and task: about 6 KiB), which only the collector can
+    free, and ``serve`` runs it rarely (``server/runner.py``, ``tune_gc``).
+    """
+
+    async def write(body: bytes) -> None:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    return write
+
+
 async def _watch_disconnect(receive: Receive, w: StreamWatch) -> None:
     """Wait for ``http.disconnect`` (the only way ASGI tells us the client left)."""
     try:
@@ -204,7 +215,7 @@ async def run_stream(
         return run.outcome
     w = run.w = dog.watch(task, limits)
     w.heartbeat_frame = dialect.heartbeat
-    w.send_body = run.write
+    w.send_body = _heartbeat_writer(send)
     listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, w))
     try:
         await _guarded(run, batches, task, stream_id)

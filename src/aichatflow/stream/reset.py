@@ -29,12 +29,20 @@ socket behind that keeps trying to deliver it."""
 
 
 async def reset_connection(send: Send) -> bool:
-    """Abort the transport under ``send`` if it is reachable; True when it was reset."""
+    """Abort the transport under ``send`` if it is reachable and open; True when it was reset.
+
+    A transport that is already closing needs no reset, and its socket may have no file
+    descriptor any more (uvloop's is -1 once the connection is lost, and ``setsockopt`` then
+    raises ``ValueError``): that happens when the client leaves in the loop iteration before
+    the watchdog finds its write blocked past the send timeout.
+    """
     transport: Any = getattr(getattr(send, "__self__", None), "transport", None)
     if transport is None or not callable(getattr(transport, "abort", None)):
         return False
+    if transport.is_closing():
+        return False
     sock = transport.get_extra_info("socket")
-    if sock is not None:
+    if sock is not None and sock.fileno() >= 0:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
     transport.abort()

@@ -1,0 +1,84 @@
+"""``aichatflow serve`` in a subprocess, exactly as production runs it (``tune_gc`` included).
+
+For what only a whole server process shows: its resident memory over many streams, its log
+output (tracebacks go to stderr, not to a logger a test could hook), and whether its event loop
+stays responsive. The subprocess imports the same ``aichatflow`` this test process imported
+(its source directory goes first on ``PYTHONPATH``), whatever the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import aichatflow
+from tests.support.processes import free_port, spawn, stop, wait_http_ready
+
+SOURCE_ROOT = Path(aichatflow.__file__).resolve().parents[1]
+
+
+@dataclass
+class ServeProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def rss_mib(self) -> float:
+        """The server's resident set size (``VmRSS``), MiB."""
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+
+def raw_chat_request(model: str, path: str = "/api/chat", **fields: Any) -> bytes:
+    """A whole HTTP/1.1 chat request, for clients on raw sockets (which can stop reading, or
+    leave with a reset, as no HTTP client library lets a test do)."""
+    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], **fields})
+    head = f"POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env = {k: v for k, v in env.items() if not k.startswith("AICHATFLOW")}
+    env["PYTHONPATH"] = os.pathsep.join([str(SOURCE_ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+@contextmanager
+def serve_process(
+    tmp_path: Path, config: str, *, log_level: str = "warning"
+) -> Iterator[ServeProcess]:
+    """Run ``aichatflow serve`` with ``config`` (TOML text) until the block ends."""
+    port = free_port()
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text(config)
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "aichatflow", "serve", "--port", str(port)]
+    cmd += ["--config", str(config_path), "--log-level", log_level]
+    proc = spawn(cmd, cwd=tmp_path, env=_env(), log_path=log)
+    try:
+        wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name="serve", timeout=30)
+        yield ServeProcess(proc, port, log)
+    finally:
+        stop(proc)
+
+
+__all__ = ["ServeProcess", "raw_chat_request", "serve_process"]
