@@ -51,7 +51,7 @@ def raw_chat_request(model: str, path: str = "/api/chat", **fields: Any) -> byte
     """A whole HTTP/1.1 chat request, for clients on raw sockets (which can stop reading, or
     leave with a reset, as no HTTP client library lets a test do)."""
     body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], **fields})
-    head = f"POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+    head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
     return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
 
 
