@@ -3,7 +3,7 @@
 ``serve`` runs full collections rarely (``server/runner.py``, ``tune_gc``), so whatever a request
 leaves in a reference cycle stays for long. aiohttp's connection errors come with one
 (aiohappyeyeballs keeps the exception in its own frame, which the exception's traceback holds):
-about 80 objects per attempt while an upstream was unreachable, growing with every retry.
+70-80 objects per attempt while an upstream was unreachable, growing with every retry.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _untraced(exc: BaseException) -> BaseException:
     """``exc`` and the exceptions it was raised from, with their tracebacks dropped.
 
     A failed connection leaves a reference cycle in the HTTP stack (aiohappyeyeballs keeps the
-    exception in a list in the very frame its traceback holds), about 70 objects per attempt
+    exception in a list in the very frame its traceback holds), 70-80 objects per attempt
     that only a full garbage collection frees; ``serve`` runs one rarely (``tune_gc``), so an
     unreachable upstream grew the server with every retry. The frames are only reachable through
     the tracebacks, and nothing reads them: errors are reported by type, never with a stack.
