@@ -262,20 +262,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None:
             out[field] = value
-    stream = {
-        field: env[ENV_PREFIX + "STREAM_" + field.upper()]
-        for field in StreamSettings.model_fields
-        if ENV_PREFIX + "STREAM_" + field.upper() in env
-    }
-    if stream:
-        out["stream"] = stream
-    http = {
-        field: env[ENV_PREFIX + "HTTP_" + field.upper()]
-        for field in HttpSettings.model_fields
-        if ENV_PREFIX + "HTTP_" + field.upper() in env
-    }
-    if http:
-        out["http"] = http
+    for table, model in (("stream", StreamSettings), ("http", HttpSettings)):
+        prefix = f"{ENV_PREFIX}{table.upper()}_"
+        names = {f: prefix + f.upper() for f in model.model_fields}
+        values = {f: env[name] for f, name in names.items() if name in env}
+        if values:
+            out[table] = values
     return out
 
 

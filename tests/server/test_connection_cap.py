@@ -24,7 +24,8 @@ from aichatflow.server.connection_cap import (
     default_max_connections,
 )
 from tests.support.client import user
-from tests.support.serve_cli import head, serving
+from tests.support.serve_cli import head
+from tests.support.serve_process import serve_process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="rlimits, /proc")
 
@@ -38,7 +39,7 @@ def _healthz_within(url: str, seconds: float) -> float:
 
 def test_slow_connections_at_the_fd_limit_leave_room_for_healthz(tmp_path: Path) -> None:
     slow: list[socket.socket] = []
-    with serving(tmp_path, nofile=(256, 256)) as running:
+    with serve_process(tmp_path, nofile=(256, 256)) as running:
         try:
             for _ in range(250):  # each sends the start of a head, then nothing more
                 sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
@@ -66,7 +67,7 @@ def test_when_every_connection_is_busy_requests_get_503_but_healthz_answers(
     )
     body = orjson.dumps({"model": "slow/chat", "messages": user()})
     busy: list[socket.socket] = []
-    with serving(tmp_path, config) as running:
+    with serve_process(tmp_path, config) as running:
         try:
             for _ in range(3):  # three live streams: nothing to make room from
                 sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
@@ -93,7 +94,7 @@ def test_when_every_connection_is_busy_requests_get_503_but_healthz_answers(
 
 
 def test_serve_raises_the_soft_fd_limit_to_the_hard_one(tmp_path: Path) -> None:
-    with serving(tmp_path, nofile=(256, 1024)) as running:
+    with serve_process(tmp_path, nofile=(256, 1024)) as running:
         with open(f"/proc/{running.proc.pid}/limits") as f:
             line = next(x for x in f if x.startswith("Max open files"))
         assert line.split()[3:5] == ["1024", "1024"], line

@@ -22,7 +22,8 @@ from uvicorn.server import ServerState
 
 from aichatflow.config import HttpSettings
 from aichatflow.server.guarded_protocol import protocol_class
-from tests.support.serve_cli import Exchange, exchange, head, serving
+from tests.support.serve_cli import Exchange, exchange, head
+from tests.support.serve_process import serve_process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, signals")
 
@@ -41,7 +42,7 @@ def test_a_head_over_max_header_bytes_is_431_and_the_connection_closed(
     tmp_path: Path, server: str
 ) -> None:
     big = [b"x-h%d: %s" % (i, b"a" * 8192) for i in range(100)]  # 800 KiB of headers
-    with serving(tmp_path, server=server) as running:
+    with serve_process(tmp_path, server=server) as running:
         got = exchange(running.port, head("/healthz", *big) + b"\r\n")
         assert got.status == 431, got.received[:200]
         assert got.closed
@@ -55,7 +56,7 @@ def test_a_head_over_max_header_bytes_is_431_and_the_connection_closed(
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_more_than_100_header_fields_is_431(tmp_path: Path, server: str) -> None:
-    with serving(tmp_path, server=server) as running:
+    with serve_process(tmp_path, server=server) as running:
         fields = [b"x-%d: y" % i for i in range(99)]  # with host: 100, the most allowed
         assert exchange(running.port, head("/healthz", *fields) + b"\r\n", wait=1).status == 200
         got = exchange(running.port, head("/healthz", *fields, b"x-one-more: y") + b"\r\n")
@@ -66,7 +67,7 @@ def test_more_than_100_header_fields_is_431(tmp_path: Path, server: str) -> None
 
 def test_unfinished_heads_of_several_mib_do_not_grow_the_server(tmp_path: Path) -> None:
     """Each connection is answered 431 and closed once past 64 KiB: the rest is dropped."""
-    with serving(tmp_path) as running:
+    with serve_process(tmp_path) as running:
         before = running.rss_mib()
         results: list[Exchange] = []
 
@@ -90,7 +91,7 @@ def test_unfinished_heads_of_several_mib_do_not_grow_the_server(tmp_path: Path) 
 
 
 def test_a_head_sent_a_byte_at_a_time_is_408_after_header_timeout(tmp_path: Path) -> None:
-    with serving(tmp_path, QUICK) as running:
+    with serve_process(tmp_path, QUICK) as running:
         got = exchange(running.port, head("/healthz"), trickle=b"x-slow: " + b"z" * 100)
         assert got.status == 408, got.received[:200]
         assert orjson.loads(got.body)["error"]["code"] == "request_timeout"
@@ -104,7 +105,7 @@ def test_a_head_sent_a_byte_at_a_time_is_408_after_header_timeout(tmp_path: Path
 def test_a_slow_head_is_closed_by_granian_too(tmp_path: Path) -> None:
     """granian's header read timeout closes the connection, without a 408."""
     pytest.importorskip("granian")
-    with serving(tmp_path, QUICK, server="granian") as running:
+    with serve_process(tmp_path, QUICK, server="granian") as running:
         got = exchange(running.port, head("/healthz"), trickle=b"x-slow: " + b"z" * 100)
         assert got.closed and 0.8 < got.seconds < 4, got
         _healthy(running.url)
@@ -114,7 +115,7 @@ def test_a_slow_head_is_closed_by_granian_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
 def test_a_body_that_never_completes_is_408(tmp_path: Path, server: str, path: str) -> None:
     declared = head(path, b"content-type: application/json", b"content-length: 100", method="POST")
-    with serving(tmp_path, QUICK, server=server) as running:
+    with serve_process(tmp_path, QUICK, server=server) as running:
         got = exchange(running.port, declared + b'\r\n{"model": "mock/chat"')
         assert got.status == 408, got.received[:200]
         error = orjson.loads(got.body)["error"]

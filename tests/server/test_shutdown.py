@@ -22,7 +22,7 @@ import pytest
 from aichatflow.server.granian_runner import KILL_MARGIN
 from aichatflow.server.runner import SHUTDOWN_GRACE, STALLED_WRITE
 from tests.support.client import stream_chat, user
-from tests.support.serve_cli import serving
+from tests.support.serve_process import serve_process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, SO_RCVBUF")
 
@@ -58,7 +58,7 @@ def _frozen_stream(port: int) -> socket.socket:
 @pytest.mark.parametrize("server", SERVERS)
 async def test_sigterm_lets_go_of_clients_that_stopped_reading(tmp_path: Path, server: str) -> None:
     frozen: list[socket.socket] = []
-    with serving(tmp_path, CONFIG, server=server) as running:
+    with serve_process(tmp_path, CONFIG, server=server) as running:
         try:
             reader = asyncio.create_task(
                 stream_chat(running.url, {"model": "slow/chat", "messages": user()})

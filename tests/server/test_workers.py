@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from aichatflow.config import Settings
 from aichatflow.server.workers import RESTARTS
 from tests.support.client import Received, stream_chat, user
 from tests.support.processes import free_port, spawn, stop, wait_http_ready
+from tests.support.serve_process import ServeProcess
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork + /proc")
 
@@ -31,33 +30,19 @@ ENV = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and "AI
 _LISTEN, _ESTABLISHED = "0A", "01"
 
 
-@dataclass
-class Serving:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 def _serve_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "aichatflow", "serve", *args]
 
 
 @contextmanager
-def serving(tmp_path: Path, workers: int = 2) -> Iterator[Serving]:
+def serving(tmp_path: Path, workers: int = 2) -> Iterator[ServeProcess]:
     port = free_port()
     log = tmp_path / "serve.log"
     cmd = _serve_cmd("--workers", str(workers), "--port", str(port))
     proc = spawn(cmd, cwd=tmp_path, env=ENV, log_path=log)
     try:
         wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name="serve", timeout=30)
-        running = Serving(proc, port, log)
+        running = ServeProcess(proc, port, log)
         _wait_for(lambda: len(_listening(running)) == workers, "every worker listening")
         yield running
     finally:
@@ -109,20 +94,20 @@ def _tcp_on_port(port: int, state: str) -> set[str]:
     return inodes
 
 
-def _holding(server: Serving, state: str) -> dict[int, int]:
+def _holding(server: ServeProcess, state: str) -> dict[int, int]:
     """Children of the parent → how many of their sockets on the port are in ``state``."""
     on_port = _tcp_on_port(server.port, state)
     counts = {pid: len(_sockets(pid) & on_port) for pid in _children(server.proc.pid)}
     return {pid: n for pid, n in counts.items() if n}
 
 
-def _listening(server: Serving) -> list[int]:
+def _listening(server: ServeProcess) -> list[int]:
     """Workers that listen on the port and said they serve (so a kill now is a crash)."""
     output = server.output()
     return sorted(p for p in _holding(server, _LISTEN) if f"worker {p} serving on" in output)
 
 
-def _assert_all_exited(server: Serving, pids: list[int], code: int = 0) -> None:
+def _assert_all_exited(server: ServeProcess, pids: list[int], code: int = 0) -> None:
     assert server.proc.wait(timeout=40) == code, server.output()
     for pid in pids:  # the parent reaped them, so they are gone from /proc
         _wait_for(lambda p=pid: not os.path.exists(f"/proc/{p}"), f"worker {pid} gone", 5)

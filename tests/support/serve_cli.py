@@ -1,83 +1,15 @@
-"""``aichatflow serve`` in a subprocess, and raw-socket HTTP exchanges with it.
+"""Raw-socket HTTP exchanges with a server (``serve_process`` starts the real one).
 
 For the tests of what a client can do to the server's connections (oversized or slow request
-heads, bodies that never end, file descriptors): those need the real server process, its real
-limits and its own memory, and a client that can misbehave byte by byte.
+heads, bodies that never end, file descriptors): a client that can misbehave byte by byte.
 """
 
 from __future__ import annotations
 
-import os
-import resource
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
-
-from tests.support.processes import free_port, spawn, stop, wait_http_ready
-
-ROOT = Path(__file__).resolve().parents[2]
-"""The checkout; the server runs from here, so a relative ``PYTHONPATH=src`` still applies."""
-ENV = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and "AICHATFLOW" not in k}
-
-
-@dataclass
-class Serving:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def rss_mib(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")
-
-    def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-
-def _fd_limit(soft: int, hard: int) -> Callable[[], None]:
-    def lower() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-    return lower
-
-
-@contextmanager
-def serving(
-    tmp_path: Path,
-    config: str = "",
-    *,
-    server: str = "uvicorn",
-    nofile: tuple[int, int] | None = None,
-) -> Iterator[Serving]:
-    """``aichatflow serve`` with ``config`` (TOML), on a free port; ``nofile``: (soft, hard)
-    ``RLIMIT_NOFILE`` for the server process."""
-    port = free_port()
-    path = tmp_path / "serve.toml"
-    path.write_text(f"port = {port}\nauto_detect = false\n{config}")
-    log = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "aichatflow", "serve", "--server", server, "--config", str(path)]
-    limit = _fd_limit(*nofile) if nofile else None
-    proc = spawn(cmd, cwd=ROOT, env=ENV, log_path=log, preexec_fn=limit)
-    try:
-        wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name=server, timeout=30)
-        yield Serving(proc, port, log)
-    finally:
-        stop(proc, timeout=30)
 
 
 @dataclass
@@ -141,4 +73,4 @@ def head(path: str = "/healthz", *headers: bytes, method: str = "GET") -> bytes:
     return b"".join(line + b"\r\n" for line in lines)
 
 
-__all__ = ["ENV", "ROOT", "Exchange", "Serving", "exchange", "head", "serving"]
+__all__ = ["Exchange", "exchange", "head"]

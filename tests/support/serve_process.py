@@ -9,9 +9,10 @@ stays responsive. The subprocess imports the same ``aichatflow`` this test proce
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ class ServeProcess:
                     return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
 
 def raw_chat_request(model: str, path: str = "/api/chat", **fields: Any) -> bytes:
     """A whole HTTP/1.1 chat request, for clients on raw sockets (which can stop reading, or
@@ -62,23 +66,38 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _fd_limit(soft: int, hard: int) -> Callable[[], None]:
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return lower
+
+
 @contextmanager
 def serve_process(
-    tmp_path: Path, config: str, *, log_level: str = "warning"
+    tmp_path: Path,
+    config: str = "",
+    *,
+    server: str = "uvicorn",
+    nofile: tuple[int, int] | None = None,
+    log_level: str = "warning",
 ) -> Iterator[ServeProcess]:
-    """Run ``aichatflow serve`` with ``config`` (TOML text) until the block ends."""
+    """Run ``aichatflow serve --server SERVER`` with ``config`` (TOML text; providers are not
+    auto-detected) until the block ends; ``nofile``: the server's (soft, hard)
+    ``RLIMIT_NOFILE``."""
     port = free_port()
     config_path = tmp_path / "serve.toml"
-    config_path.write_text(config)
+    config_path.write_text(f"auto_detect = false\n{config}")
     log = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "aichatflow", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "aichatflow", "serve", "--server", server, "--port", str(port)]
     cmd += ["--config", str(config_path), "--log-level", log_level]
-    proc = spawn(cmd, cwd=tmp_path, env=_env(), log_path=log)
+    limit = _fd_limit(*nofile) if nofile else None
+    proc = spawn(cmd, cwd=tmp_path, env=_env(), log_path=log, preexec_fn=limit)
     try:
-        wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name="serve", timeout=30)
+        wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name=server, timeout=30)
         yield ServeProcess(proc, port, log)
     finally:
-        stop(proc)
+        stop(proc, timeout=30)
 
 
 __all__ = ["ServeProcess", "raw_chat_request", "serve_process"]
