@@ -35,13 +35,32 @@ class RunningServer:
         self.thread.join(timeout)
 
 
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
+"""Configured by ``uvicorn.Config`` (``logging.config.dictConfig``), which drops every handler
+they had, a test's ``LogCapture`` with them: "Exception in ASGI application" tracebacks would go
+unseen by the tests that assert there are none."""
+
+
+def _captures_on(names: tuple[str, ...]) -> list[tuple[str, logging.Handler]]:
+    return [
+        (name, handler)
+        for name in names
+        for handler in logging.getLogger(name).handlers
+        if isinstance(handler, LogCapture)
+    ]
+
+
 @contextmanager
 def serve(app: ASGIApp, *, log_level: str = "warning") -> Iterator[RunningServer]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    captures = _captures_on(_UVICORN_LOGGERS)
     config = server_config(app, host="127.0.0.1", port=port, log_level=log_level)
+    for name, handler in captures:  # uvicorn's logging config just removed them
+        if handler not in logging.getLogger(name).handlers:
+            logging.getLogger(name).addHandler(handler)
     server = Server(config)
     server.config.install_signal_handlers = False  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
