@@ -39,9 +39,9 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ..config import HttpSettings
+from ..stream.reset import reset_transport
 from .connection_cap import REFUSED, ConnectionCap, default_max_connections
 from .errors import error_payload
-from .resets import reset_transport
 from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")

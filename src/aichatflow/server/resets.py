@@ -2,9 +2,10 @@
 
 A graceful close first flushes what is buffered for the client. For a client that stopped
 reading, that never ends: the socket, its descriptor and its buffers stay pinned. A reset (RST:
-``SO_LINGER`` 0, then ``abort``) frees all of it at once. Used for connections closed to make
-room (``connection_cap.py``), at the end of a refusal's grace (``guarded_protocol.py``), and at
-shutdown (below). ``stream/reset.py`` does the same for one stream, reached through its ``send``.
+``SO_LINGER`` 0, then ``abort``: ``stream/reset.py``'s ``reset_transport``, the one way this
+project resets) frees all of it at once. Used for connections closed to make room
+(``connection_cap.py``), at the end of a refusal's grace (``guarded_protocol.py``), at a
+stream's send timeout (``stream/engine.py``), and at shutdown (below).
 
 At shutdown every live stream is ended with a ``server_shutting_down`` frame
 (``runner.Server.shutdown``), then uvicorn waits for every connection to close. A client that
@@ -21,26 +22,13 @@ which clients retry like the goodbye frame).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-import struct
 from collections.abc import Collection
 from typing import Any
 
+from ..stream.reset import reset_transport
+
 log = logging.getLogger("aichatflow.server")
-
-_LINGER_ZERO = struct.pack("ii", 1, 0)
-
-
-def reset_transport(transport: Any) -> None:
-    """Close ``transport`` with a RST, dropping whatever was not sent yet."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        # ValueError: the transport's socket is already closed (no descriptor left to set).
-        with contextlib.suppress(OSError, ValueError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-    transport.abort()
 
 
 async def reset_stalled_connections(
@@ -82,4 +70,4 @@ async def reset_stalled_connections(
         await asyncio.sleep(poll)
 
 
-__all__ = ["reset_stalled_connections", "reset_transport"]
+__all__ = ["reset_stalled_connections"]

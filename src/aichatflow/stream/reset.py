@@ -28,28 +28,35 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 socket behind that keeps trying to deliver it."""
 
 
-async def reset_connection(send: Send) -> bool:
-    """Abort the transport under ``send`` if it is reachable and open; True when it was reset.
+def reset_transport(transport: Any) -> None:
+    """Close ``transport`` with a RST, dropping whatever was not sent yet.
 
-    A transport that is already closing needs no reset, and its socket may have no file
-    descriptor any more (uvloop's is -1 once the connection is lost, and ``setsockopt`` then
-    raises ``ValueError``): that happens when the client leaves in the loop iteration before
-    the watchdog finds its write blocked past the send timeout.
+    Its socket may have no file descriptor any more (uvloop's is -1 once the connection is
+    lost, and ``setsockopt`` then raises ``ValueError``): the abort alone is then enough.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    transport.abort()
+
+
+async def reset_connection(send: Send) -> bool:
+    """Reset the transport under ``send`` if it is reachable and open; True when it was reset.
+
+    A transport that is already closing needs no reset: that happens when the client leaves in
+    the loop iteration before the watchdog finds its write blocked past the send timeout.
     """
     transport: Any = getattr(getattr(send, "__self__", None), "transport", None)
     if transport is None or not callable(getattr(transport, "abort", None)):
         return False
     if transport.is_closing():
         return False
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.fileno() >= 0:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-    transport.abort()
+    reset_transport(transport)
     # connection_lost runs on the next loop iteration; once it has, the server knows the
     # client is gone and does not report the unfinished response as an application error.
     await asyncio.sleep(0)
     return True
 
 
-__all__ = ["reset_connection"]
+__all__ = ["reset_connection", "reset_transport"]
