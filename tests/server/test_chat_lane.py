@@ -16,11 +16,11 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from aichatflow.chat_stream import ChatStream
 from aichatflow.messages import ChatRequest
 from aichatflow.providers import Registry
 from aichatflow.providers.mock import MockProvider
 from aichatflow.server import create_app
-from aichatflow.stream.source import ChatStream
 from tests.conftest import make_settings
 from tests.support.client import stream_chat, user
 from tests.support.server import serve

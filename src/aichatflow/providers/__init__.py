@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, cast
 
+from ..chat_stream import ChatStream
 from ..errors import ConfigError, UnknownModel
 from ..messages import ChatRequest
-from ..stream.source import ChatStream
 from ._model_list import WAIT
 from .base import Provider, ProviderFactory, RefreshesModels
 from .fallback import Cooldowns, Deployment, fallback_batches, order

@@ -17,9 +17,9 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from ..chat_stream import ChatStream
 from ..errors import UpstreamBadResponse, error_from_status
 from ..events import ChatEvent
-from ..stream.source import ChatStream
 from ._http import HttpClient
 from ._http_options import HttpProviderConfig
 from ._model_list import MAX_BYTES, UpstreamModelList

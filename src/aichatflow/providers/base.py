@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ..chat_stream import ChatStream
 from ..messages import ChatRequest
-from ..stream.source import ChatStream
 
 
 @runtime_checkable

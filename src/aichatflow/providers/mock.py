@@ -39,10 +39,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..chat_stream import ChatStream
 from ..errors import ConfigError, UpstreamDisconnected, error_for_code
 from ..events import ChatEvent, Finish, FinishReason, ReasoningDelta, StreamStart, TextDelta, Usage
 from ..messages import ChatRequest
-from ..stream.source import ChatStream
 
 TIMER_SLACK = 0.002
 """Seconds early a token still counts as due. uvloop's timers have millisecond resolution and

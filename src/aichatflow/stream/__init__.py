@@ -1,10 +1,11 @@
 """The stream engine and its faces: ``EventStreamResponse``, ``StreamHandler``, ``SSEWriter``."""
 
+from ..chat_stream import ChatStream
 from .engine import StreamOutcome, run_stream
 from .handler import Output, SSEWriter, StreamHandler
 from .limits import StreamLimits
 from .response import EventStreamResponse, new_stream_id
-from .source import ChatStream, as_batches
+from .source import as_batches
 from .watchdog import Watchdog
 
 __all__ = [

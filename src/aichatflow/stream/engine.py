@@ -25,12 +25,13 @@ from typing import Any, TypeVar
 
 from starlette.types import Receive, Send
 
+from ..chat_stream import ChatStream, aclose_quietly
 from ..dialects.base import Dialect
 from ..errors import HTTP_STATUS_BY_CODE, RETRYABLE_CODES, AIChatFlowError, ProviderError
 from ..events import StreamError
 from .limits import StreamLimits
 from .reset import reset_connection
-from .source import ChatStream, aclose_quietly, as_batches
+from .source import as_batches
 from .watchdog import CLIENT_GONE, SEND_TIMEOUT, SendBody, StreamWatch, Watchdog
 
 log = logging.getLogger("aichatflow.stream")

@@ -21,12 +21,12 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from ..chat_stream import ChatStream
 from ..dialects.raw import RawSSEDialect
 from ..events import ChatEvent, Finish, FinishReason, ReasoningDelta, TextDelta, ToolCallDelta
 from ..sse.encode import encode_comment, encode_event
 from .limits import StreamLimits
 from .response import EventStreamResponse, new_stream_id
-from .source import ChatStream
 
 T = TypeVar("T")
 

@@ -19,12 +19,12 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..chat_stream import ChatStream
 from ..dialects.base import Dialect
 from ..dialects.native import NativeDialect
 from ..events import ChatEvent
 from .engine import StreamOutcome, run_stream
 from .limits import StreamLimits
-from .source import ChatStream
 
 
 def new_stream_id() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ...chat_stream import ChatStream
 from ...errors import (
     ConfigError,
     EventTooLarge,
@@ -24,7 +25,6 @@ from ...errors import (
 from ...events import ChatEvent
 from ...messages import ChatRequest
 from ...sse.decode import SSEDecoder
-from ...stream.source import ChatStream
 from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider

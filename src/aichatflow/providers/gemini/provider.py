@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import orjson
 
+from ...chat_stream import ChatStream, aclose_quietly
 from ...errors import (
     AIChatFlowError,
     ConfigError,
@@ -36,7 +37,6 @@ from ...errors import (
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.decode import EventTooLargeWithPartial
-from ...stream.source import ChatStream, aclose_quietly
 from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider

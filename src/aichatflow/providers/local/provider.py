@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ...chat_stream import ChatStream
 from ...errors import (
     AIChatFlowError,
     ProviderError,
@@ -45,7 +46,6 @@ from ...errors import (
 )
 from ...events import ChatEvent, Finish, StreamStart, TextDelta, Usage
 from ...messages import ChatRequest
-from ...stream.source import ChatStream
 from ._bridge import Bridge
 from ._convert import chunk_text, completion_kwargs, map_finish_reason
 from ._model import ChatModel, ModelSpec, load_model, resolve_model_path

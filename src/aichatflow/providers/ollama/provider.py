@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from ...chat_stream import ChatStream
 from ...errors import (
     AIChatFlowError,
     ConfigError,
@@ -29,7 +30,6 @@ from ...errors import (
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.ndjson import LineTooLarge, NDJSONDecoder
-from ...stream.source import ChatStream
 from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider

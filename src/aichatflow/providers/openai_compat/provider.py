@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ...chat_stream import ChatStream
 from ...errors import (
     ConfigError,
     EventTooLarge,
@@ -22,7 +23,6 @@ from ...errors import (
 from ...events import ChatEvent, StreamStart
 from ...messages import ChatRequest
 from ...sse.decode import SSEDecoder
-from ...stream.source import ChatStream
 from .._http import UpstreamResponse
 from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider
