@@ -3,16 +3,18 @@
 Invariants (each has a test in ``tests/stream``):
 
 * the provider is consumed in the response's own task: no producer task, no queue per stream;
-* each batch becomes at most one ``send``; nothing waits for more input before writing;
+* each batch becomes at most one write; nothing waits for more input before writing;
 * exactly one terminal frame (``done`` or ``error``) ends every stream whose client is still
   there, and nothing is written after it;
 * when the stream ends for any reason (client gone, timeout, error, shutdown) the source is
   closed in ``finally`` at once, which closes the upstream HTTP response;
 * a failure before the headers is an HTTP status with a JSON body; after them, an in-band frame.
 
-Timers live in ``Watchdog`` (one per loop). It aborts a stream by recording a code and cancelling
-this task; the ``except CancelledError`` below tells such an abort from a real cancellation
-(server force-quit) by that code, and un-cancels only its own aborts.
+Three parts, each the one owner of its state: the pump reads the source and renders frames
+(and records the source's ``Progress``), the ``StreamWriter`` writes them, and the ``Watchdog``
+reads both and aborts. An abort records a reason and cancels this task; the
+``except CancelledError`` below tells such an abort from a real cancellation (server force-quit)
+by that reason, and un-cancels only its own aborts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from starlette.types import Receive, Send
 
@@ -32,25 +34,29 @@ from ..events import StreamError
 from .limits import StreamLimits
 from .reset import reset_connection
 from .source import as_batches
-from .watchdog import CLIENT_GONE, SEND_TIMEOUT, SendBody, StreamWatch, Watchdog
+from .watchdog import CLIENT_GONE, SEND_TIMEOUT, Abort, Watchdog, Watched
+from .writer import StreamWriter
 
 log = logging.getLogger("aichatflow.stream")
 T = TypeVar("T")
 
 
-_MESSAGES = {
+_MESSAGES: dict[Abort, str] = {
     "upstream_timeout": "the model stopped sending within the time limit",
     "stream_too_long": "the stream reached its maximum duration",
     "server_shutting_down": "the server is restarting; retry the request",
     "cancelled": "the stream was cancelled",
 }
 
+Status = Literal["running", "done", "error", "client_gone", "send_timeout"]
+
 
 @dataclass(slots=True)
 class StreamOutcome:
-    """How a stream ended: done, error (see ``code``), client_gone or send_timeout."""
+    """How a stream ended: ``done``, ``error`` (see ``code``), ``client_gone`` or
+    ``send_timeout``."""
 
-    status: str = "running"
+    status: Status = "running"
     code: str = ""
     writes: int = 0
     """Body writes (each carries one batch: one or more frames)."""
@@ -59,54 +65,32 @@ class StreamOutcome:
 class _Run:
     """One stream's run; a class only to keep the steps small and named."""
 
-    def __init__(
-        self, receive: Receive, send: Send, dialect: Dialect[Any], limits: StreamLimits
-    ) -> None:
-        self.receive = receive
-        self.send = send
+    def __init__(self, dialect: Dialect[Any], writer: StreamWriter, watched: Watched) -> None:
         self.dialect = dialect
-        self.limits = limits
-        self.loop = asyncio.get_running_loop()
-        self.started = False
+        self.writer = writer
+        self.watched = watched
         self.outcome = StreamOutcome()
-        self.w: StreamWatch
-
-    async def send_body(self, body: bytes, more: bool = True) -> None:
-        """A watched write: the watchdog drops the client if it blocks past ``send_timeout``."""
-        w = self.w
-        if w.heartbeat_task is not None:
-            await w.heartbeat_task  # never two writes at once, whatever the server allows
-        w.sending_since = self.loop.time()
-        await self.send({"type": "http.response.body", "body": body, "more_body": more})
-        w.last_write = self.loop.time()
-        w.sending_since = 0.0
-        self.outcome.writes += 1
 
     async def start(self, status: int | None = None) -> None:
-        self.started = True
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": status or self.dialect.status,
-                "headers": self.dialect.headers(),
-            }
+        dialect = self.dialect
+        await self.writer.start(
+            status or dialect.status, dialect.headers(), streaming=not dialect.buffered
         )
-        self.w.writable = not self.dialect.buffered
 
     async def pump(self, batches: AsyncIterable[list[Any]]) -> None:
-        """The hot loop: per batch, one render and at most one ``send`` (inlined on purpose)."""
-        dialect, w, send, time = self.dialect, self.w, self.send, self.loop.time
+        """The hot loop: per batch, one render and at most one write."""
+        dialect, writer, progress = self.dialect, self.writer, self.watched.progress
+        write, time = writer.write, asyncio.get_running_loop().time
         if dialect.headers_on_open:
             await self.start()
-            await self.send_body(dialect.open())
-        outcome = self.outcome
+            await write(dialect.open())
         async for batch in batches:
             body = dialect.render(batch)
             content = dialect.content
             if content:
-                w.had_content = True
-                w.last_progress = time()
-            if not self.started:
+                progress.had_content = True
+                progress.last_progress = time()
+            if not writer.started:
                 if dialect.buffered and not dialect.terminal:
                     continue
                 await self.start()
@@ -115,24 +99,19 @@ class _Run:
                 await self.finish(body)
                 return
             if body:
-                if w.heartbeat_task is not None:
-                    await w.heartbeat_task
-                w.sending_since = time()  # while set, the watchdog checks the send timeout only
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                w.last_write = now = time()
-                w.sending_since = 0.0
-                outcome.writes += 1
+                await write(body)
                 if content:
-                    w.last_progress = now  # time blocked on the client is not upstream's
+                    progress.last_progress = writer.last_write  # time blocked on the client
+                    # is not upstream's
         # The source ended without a terminal event: that is a normal end for a library user's
         # generator. Providers that see a truncated upstream raise instead.
         await self.finish(dialect.end())
 
     async def finish(self, body: bytes) -> None:
-        self.w.finishing = True
-        if not self.started:
+        self.watched.progress.ending = True
+        if not self.writer.started:
             await self.start()
-        await self.send_body(body, more=False)
+        await self.writer.close(body)
         if self.outcome.status == "running":
             self.outcome.status = "done"
 
@@ -150,8 +129,9 @@ class _Run:
         error = StreamError(
             code=code, message=message, retryable=retryable, retry_after=retry_after
         )
-        self.w.finishing = True
-        if self.started:
+        self.watched.progress.ending = True
+        writer = self.writer
+        if writer.started:
             if self.dialect.terminal:
                 return
             await self.finish(self.dialect.error(error))
@@ -159,27 +139,11 @@ class _Run:
         status, headers, body = self.dialect.error_response(
             error, HTTP_STATUS_BY_CODE.get(code, 500)
         )
-        self.started = True
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send_body(body, more=False)
+        await writer.start(status, headers, streaming=False)
+        await writer.close(body)
 
 
-def _heartbeat_writer(send: Send) -> SendBody:
-    """The raw body write the watchdog's heartbeats use.
-
-    A closure over ``send`` alone, not a method of ``_Run``: the run holds its ``StreamWatch``,
-    so a watch holding the run back would make every stream a reference cycle (run, watch, the
-    server's request cycle, its transport and task: about 6 KiB), which only the collector can
-    free, and ``serve`` runs it rarely (``server/runner.py``, ``tune_gc``).
-    """
-
-    async def write(body: bytes) -> None:
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-
-    return write
-
-
-async def _watch_disconnect(receive: Receive, w: StreamWatch) -> None:
+async def _watch_disconnect(receive: Receive, w: Watched) -> None:
     """Wait for ``http.disconnect`` (the only way ASGI tells us the client left)."""
     try:
         while True:
@@ -206,23 +170,23 @@ async def run_stream(
     task = asyncio.current_task()
     assert task is not None
     dog = Watchdog.current()
-    run = _Run(receive, send, dialect, limits)
+    writer = StreamWriter(send, dialect.heartbeat)
     batches: AsyncIterator[list[Any]] = as_batches(source)
     if not dog.accepting:
         await aclose_quietly(batches)
-        run.w = dog.watch(task, limits)
-        dog.forget(run.w)
+        run = _Run(dialect, writer, Watched(task, limits, writer, 0.0))
         await run.fail("server_shutting_down", _MESSAGES["server_shutting_down"])
+        run.outcome.writes = writer.writes
         return run.outcome
-    w = run.w = dog.watch(task, limits)
-    w.heartbeat_frame = dialect.heartbeat
-    w.send_body = _heartbeat_writer(send)
-    listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, w))
+    run = _Run(dialect, writer, dog.watch(task, limits, writer))
+    listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, run.watched))
     try:
         await _guarded(run, batches, task, stream_id)
     finally:
         listener.cancel()
-        dog.forget(w)
+        writer.abandon()
+        dog.forget(run.watched)
+    run.outcome.writes = writer.writes
     return run.outcome
 
 
@@ -232,19 +196,19 @@ async def _guarded(
     task: asyncio.Task[Any],
     stream_id: str,
 ) -> None:
-    w = run.w
+    w = run.watched
     try:
         try:
             await run.pump(batches)
         finally:
-            w.awaiting_upstream = False
+            w.progress.awaiting_upstream = False
             await aclose_quietly(batches)  # closes the upstream HTTP response now
     except asyncio.CancelledError:
-        code = w.abort_code
-        if code is None:
+        reason = w.reason
+        if reason is None:
             raise  # not ours: the server is cancelling us
         task.uncancel()
-        await _after_abort(run, code, stream_id)
+        await _after_abort(run, reason, stream_id)
     except AIChatFlowError as exc:
         log.warning("stream %s failed: %s (%s)", stream_id, exc.code, exc.message)
         retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
@@ -254,16 +218,24 @@ async def _guarded(
         await _final(run, "internal_error", "internal error")
 
 
-async def _after_abort(run: _Run, code: str, stream_id: str) -> None:
-    if code in (CLIENT_GONE, SEND_TIMEOUT):
-        run.outcome.status = code
-        if code == SEND_TIMEOUT:
-            await reset_connection(run.send)
-        level = logging.INFO if code == CLIENT_GONE else logging.WARNING
-        log.log(level, "stream %s: %s; upstream closed", stream_id, code.replace("_", " "))
+async def _after_abort(run: _Run, reason: Abort, stream_id: str) -> None:
+    if reason == CLIENT_GONE:
+        run.outcome.status = "client_gone"
+        log.info("stream %s: client gone; upstream closed", stream_id)
         return
-    log.warning("stream %s ended: %s", stream_id, code)
-    await _final(run, code, _MESSAGES.get(code, code))
+    if reason == SEND_TIMEOUT:
+        run.outcome.status = "send_timeout"
+        await _reset(run)
+        log.warning("stream %s: send timeout; upstream closed", stream_id)
+        return
+    log.warning("stream %s ended: %s", stream_id, reason)
+    await _final(run, reason, _MESSAGES[reason])
+
+
+async def _reset(run: _Run) -> None:
+    """A frozen client: stop any heartbeat blocked on it and reset its connection."""
+    run.writer.abandon()
+    await reset_connection(run.writer.send)
 
 
 async def _final(
@@ -278,14 +250,17 @@ async def _final(
     try:
         await run.fail(code, message, retryable, retry_after)
     except asyncio.CancelledError:
-        if run.w.abort_code is None or task is None:
+        reason = run.watched.reason
+        if reason is None or task is None:
             raise
         task.uncancel()
-        run.outcome.status = run.w.abort_code
-        if run.w.abort_code == SEND_TIMEOUT:  # the frame's write blocked: a frozen client
-            await reset_connection(run.send)
+        if reason == SEND_TIMEOUT:  # the frame's write blocked: a frozen client
+            run.outcome.status = "send_timeout"
+            await _reset(run)
+        else:
+            run.outcome.status = "client_gone"
     except Exception:
-        run.outcome.status = CLIENT_GONE
+        run.outcome.status = "client_gone"
 
 
 __all__ = ["StreamOutcome", "run_stream"]

@@ -4,85 +4,85 @@ A ping task and a watchdog task per stream (sse-starlette's design) cost memory 
 wake-up per stream per period. Here one ``loop.call_later`` callback walks the live streams a few
 times a second and, for each one:
 
-* aborts it when a deadline passed (first token, content progress, max duration) or a write to
-  the client has been blocked longer than the send timeout (a frozen client);
-* starts a heartbeat write when nothing was written for ``heartbeat`` seconds, also before the
-  first token; the heartbeat is a short-lived task, so it exists only on idle streams.
+* aborts it when a deadline passed (first token, content progress, max duration), a write to
+  the client has been blocked longer than the send timeout (a frozen client), or a heartbeat
+  could not be written (the client is gone);
+* asks its writer for a heartbeat when nothing was written for ``heartbeat`` seconds, also
+  before the first token (the writer decides whether one may go now).
 
-Aborting means: record a code on the stream's ``StreamWatch`` and cancel the task that runs the
-stream. The engine catches that cancellation, sees the code, and ends the stream properly
-(``docs/architecture.md`` draws the race). Nothing here touches an HTTP connection directly.
+The watchdog only reads: the writer's times (``writer.py``) and the source's ``Progress``,
+each written by its one owner. Aborting means recording the reason on the stream's ``Watched``
+entry and cancelling the task that runs the stream; the engine catches that cancellation, reads
+the reason, and ends the stream properly (``docs/architecture.md`` draws the race).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from .limits import StreamLimits
+from .writer import StreamWriter
 
-SendBody = Callable[[bytes], Awaitable[None]]
+Abort = Literal[
+    "client_gone",
+    "send_timeout",
+    "upstream_timeout",
+    "stream_too_long",
+    "server_shutting_down",
+    "cancelled",
+]
+"""Why the watchdog (or a caller of ``abort_all``) ended a stream."""
 
-CLIENT_GONE = "client_gone"
-SEND_TIMEOUT = "send_timeout"
+CLIENT_GONE: Abort = "client_gone"
+SEND_TIMEOUT: Abort = "send_timeout"
 
 
-class StreamWatch:
-    """The little state the watchdog needs about one stream (a few attributes, no task)."""
+class Progress:
+    """What a stream's source did when: written by the code that reads the source only."""
 
-    __slots__ = (
-        "abort_code",
-        "awaiting_upstream",
-        "finishing",
-        "had_content",
-        "heartbeat_frame",
-        "heartbeat_task",
-        "last_progress",
-        "last_write",
-        "limits",
-        "send_body",
-        "sending_since",
-        "started",
-        "task",
-        "timed_out",
-        "writable",
-    )
+    __slots__ = ("awaiting_upstream", "ending", "had_content", "last_progress", "started")
 
-    def __init__(self, task: asyncio.Task[Any], limits: StreamLimits, now: float) -> None:
-        self.task = task
-        self.limits = limits
+    def __init__(self, now: float) -> None:
         self.started = now
         self.last_progress = now
-        self.last_write = now
-        self.sending_since = 0.0
         self.had_content = False
         self.awaiting_upstream = True
-        self.writable = False
-        self.finishing = False
-        self.timed_out = False
-        self.abort_code: str | None = None
-        self.heartbeat_frame = b""
-        self.heartbeat_task: asyncio.Task[None] | None = None
-        self.send_body: SendBody | None = None
+        """False once the source is done (or for a reader with no upstream to wait for)."""
+        self.ending = False
+        """The terminal frame is on its way: no other reason may end the stream now."""
 
-    def abort(self, code: str) -> None:
-        """Ask the stream to end with ``code``; the first reason wins.
+
+class Watched:
+    """The watchdog's entry for one stream: what it reads, and the one thing it writes (why)."""
+
+    __slots__ = ("limits", "progress", "reason", "task", "timed_out", "writer")
+
+    def __init__(
+        self, task: asyncio.Task[Any], limits: StreamLimits, writer: StreamWriter, now: float
+    ) -> None:
+        self.task = task
+        self.limits = limits
+        self.writer = writer
+        self.progress = Progress(now)
+        self.reason: Abort | None = None
+        self.timed_out = False
+
+    def abort(self, reason: Abort) -> None:
+        """Ask the stream to end for ``reason``; the first reason wins.
 
         The one exception is a send timeout: a write blocked on a frozen client must be
         interrupted even while the stream is already ending for another reason.
         """
-        if code == SEND_TIMEOUT:
+        if reason == SEND_TIMEOUT:
             if self.timed_out:
                 return
             self.timed_out = True
-        elif self.abort_code is not None or self.finishing:
+        elif self.reason is not None or self.progress.ending:
             return  # already ending; the terminal frame is on its way
-        self.abort_code = code
+        self.reason = reason
         self.task.cancel()
-        if self.heartbeat_task is not None:
-            self.heartbeat_task.cancel()
 
 
 class Watchdog:
@@ -94,7 +94,7 @@ class Watchdog:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._streams: set[StreamWatch] = set()
+        self._streams: set[Watched] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._interval = 0.5
         self.accepting = True
@@ -110,8 +110,8 @@ class Watchdog:
     def __len__(self) -> int:
         return len(self._streams)
 
-    def watch(self, task: asyncio.Task[Any], limits: StreamLimits) -> StreamWatch:
-        w = StreamWatch(task, limits, self._loop.time())
+    def watch(self, task: asyncio.Task[Any], limits: StreamLimits, writer: StreamWriter) -> Watched:
+        w = Watched(task, limits, writer, self._loop.time())
         self._streams.add(w)
         if limits.tick < self._interval:
             self._interval = limits.tick
@@ -122,26 +122,24 @@ class Watchdog:
             self._handle = self._loop.call_later(self._interval, self._tick)
         return w
 
-    def forget(self, w: StreamWatch) -> None:
+    def forget(self, w: Watched) -> None:
         self._streams.discard(w)
-        if w.heartbeat_task is not None:
-            w.heartbeat_task.cancel()
         if not self._streams and self._handle is not None:
             self._handle.cancel()
             self._handle = None
             self._interval = 0.5
 
-    def abort_all(self, code: str) -> int:
-        """End every live stream with ``code`` (server shutdown). Returns how many."""
+    def abort_all(self, reason: Abort) -> int:
+        """End every live stream for ``reason`` (server shutdown). Returns how many."""
         self.accepting = False
         streams = list(self._streams)
         for w in streams:
-            w.abort(code)
+            w.abort(reason)
         return len(streams)
 
-    async def drain(self, code: str = "server_shutting_down", grace: float = 5.0) -> int:
+    async def drain(self, reason: Abort = "server_shutting_down", grace: float = 5.0) -> int:
         """Abort every live stream and wait (up to ``grace``) until they have all ended."""
-        count = self.abort_all(code)
+        count = self.abort_all(reason)
         deadline = self._loop.time() + grace
         while self._streams and self._loop.time() < deadline:
             await asyncio.sleep(0.02)
@@ -156,40 +154,24 @@ class Watchdog:
         else:
             self._handle = None
 
-    def _check(self, w: StreamWatch, now: float) -> None:
-        limits = w.limits
-        if w.sending_since:
-            if now - w.sending_since > limits.send_timeout:
+    def _check(self, w: Watched, now: float) -> None:
+        limits, writer, progress = w.limits, w.writer, w.progress
+        if writer.sending_since:
+            if now - writer.sending_since > limits.send_timeout:
                 w.abort(SEND_TIMEOUT)
             return
-        if w.finishing:
+        if progress.ending:
             return
-        if now - w.started > limits.max_duration:
+        if writer.broken:
+            w.abort(CLIENT_GONE)
+        elif now - progress.started > limits.max_duration:
             w.abort("stream_too_long")
-        elif w.awaiting_upstream and now - w.last_progress > (
-            limits.progress if w.had_content else limits.first_token
+        elif progress.awaiting_upstream and now - progress.last_progress > (
+            limits.progress if progress.had_content else limits.first_token
         ):
             w.abort("upstream_timeout")
-        elif (
-            w.writable
-            and w.heartbeat_task is None
-            and now - w.last_write >= limits.heartbeat
-            and w.send_body is not None
-        ):
-            w.heartbeat_task = self._loop.create_task(self._heartbeat(w, w.send_body))
-
-    async def _heartbeat(self, w: StreamWatch, send_body: SendBody) -> None:
-        w.sending_since = self._loop.time()
-        try:
-            await send_body(w.heartbeat_frame)
-            w.last_write = self._loop.time()
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # any failure to write means the client is unreachable
-            w.abort(CLIENT_GONE)
-        finally:
-            w.sending_since = 0.0
-            w.heartbeat_task = None
+        elif now - writer.last_write >= limits.heartbeat:
+            writer.heartbeat()
 
 
-__all__ = ["CLIENT_GONE", "SEND_TIMEOUT", "StreamWatch", "Watchdog"]
+__all__ = ["CLIENT_GONE", "SEND_TIMEOUT", "Abort", "Progress", "Watchdog", "Watched"]
