@@ -1,4 +1,4 @@
-"""The seed's producer API, kept in Python form: ``StreamHandler`` and ``SSEWriter``.
+"""The producer API of the original Go aiChatFlow, in Python form: ``StreamHandler``, ``SSEWriter``.
 
 The Go framework handed a producer an output channel; here a producer is an async function that
 writes to an ``Output`` (chat events) or an ``SSEWriter`` (raw SSE frames)::
@@ -105,7 +105,7 @@ class Output:
 
 
 class SSEWriter:
-    """The seed's SSE writer: arbitrary events, data and comments on an event stream."""
+    """The original SSE writer's API: arbitrary events, data and comments on an event stream."""
 
     def __init__(self, channel: _Channel[bytes]) -> None:
         self._channel = channel

@@ -3,9 +3,9 @@
 Ending the response of a frozen client (``send_timeout``) makes the server close the connection
 *gracefully*, and uvicorn's transports (uvloop and asyncio) first flush what is buffered. A
 client that never reads again then pins the socket, its file descriptor and up to the socket's
-send buffer of kernel memory (about 4 MB measured, ``benchmarks/run_slow_client.py``) for as
-long as it stays connected. A reset (RST) frees all of it at once, and the client was not
-reading the rest anyway.
+send buffer of kernel memory (docs/performance.md, "A frozen client is reset, not closed") for
+as long as it stays connected. A reset (RST) frees all of it at once, and the client would not
+read the rest anyway.
 
 uvicorn's ``send`` is a bound method of its per-request cycle, which holds the transport; that
 is the ``send`` the chat endpoints get (``server/chat_endpoint.py``). Behind wrappers that hide

@@ -1,7 +1,7 @@
 """``StreamWriter``: the one owner of everything a stream writes to its client.
 
-Whatever produces the frames (the engine pumping a provider today; a reader replaying a journal
-tomorrow) hands bytes to a writer, and only the writer calls ``send``. So the writer alone:
+Whatever produces the frames (the engine pumping a provider, or any other source of frames)
+hands bytes to a writer, and only the writer calls ``send``. So the writer alone:
 
 * sends the response start, body chunks and the last chunk;
 * stamps when a write began (``sending_since``, 0 when none is in flight) and when the last one
@@ -13,8 +13,9 @@ tomorrow) hands bytes to a writer, and only the writer calls ``send``. So the wr
 The watchdog (``watchdog.py``) reads those times and asks for heartbeats; it never writes.
 The writer holds ``send`` and nothing of the stream that owns it: the watchdog's set holds the
 writer, and a writer holding the engine's run back would make every stream a reference cycle
-(run, writer, the server's request cycle, its transport and task: about 6 KiB) that only the
-garbage collector frees, which ``serve`` runs rarely (``server/runner.py``, ``tune_gc``).
+(run, writer, the server's request cycle, its transport and task) that only the garbage
+collector frees, which ``serve`` runs rarely (``server/runner.py``, ``tune_gc``; what such a
+cycle costs: docs/performance.md, "No reference cycle per stream").
 """
 
 from __future__ import annotations
