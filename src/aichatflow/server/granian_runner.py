@@ -1,9 +1,9 @@
 """``aichatflow serve --server granian``: the same app on granian's Rust HTTP server.
 
-Why offer it: writing one event per ``send``, aichatflow on granian delivered 1.8-1.9x the
-events/s of aichatflow on uvicorn with half the CPU per event (``benchmarks/run_fast.py``,
-docs/performance.md), because granian's HTTP/1.1 framing and socket writes run in Rust. uvicorn
-stays the default: it is pure Python to debug, and it is what the rest of the suite runs on.
+Why offer it: granian's HTTP/1.1 framing and socket writes run in Rust, so writing one event
+per ``send`` it delivers more events/s than uvicorn at less CPU per event (docs/performance.md,
+``fast``). uvicorn stays the default: it is pure Python to debug, it holds less memory per idle
+stream, and it is what the rest of the suite runs on.
 
 What differs, and how it is closed here:
 
@@ -20,8 +20,8 @@ What differs, and how it is closed here:
 Connection limits (``HttpSettings``; on uvicorn ``server/guarded_protocol.py``): granian's HTTP/1
 layer (hyper) bounds the request head itself, so ``max_header_bytes`` becomes its buffer size
 (a longer head: 431) and ``header_timeout`` its header read timeout (a head not complete in time:
-the connection is closed, without a 408; measured, a connection that sends nothing at all is not
-timed out); hyper refuses more than 100 headers (431) whatever ``max_headers`` says.
+the connection is closed, without a 408; a connection that sends nothing at all is not timed
+out); hyper refuses more than 100 headers (431) whatever ``max_headers`` says.
 ``body_timeout`` is the chat endpoints' own, so it holds here too. There is no equivalent of
 ``max_connections``: granian accepts until the process runs out of file descriptors, and then
 logs every failed accept, so raise ``ulimit -n`` well above the streams you expect (``serve``
@@ -52,8 +52,8 @@ KILL_MARGIN = 2
 """Seconds past the drain's grace before granian kills a worker that has not stopped. What can
 hold a worker that long is a client that stopped reading: its goodbye frame cannot be written
 and granian waits to flush it. Unlike uvicorn (``resets.py``) the app cannot reach granian's
-sockets to reset them; killing the worker resets them all (measured: 15 s with three such
-clients at a margin of 10 s)."""
+sockets to reset them; killing the worker resets them all, so the margin is short
+(docs/performance.md, "A frozen client is reset, not closed")."""
 _settings: Settings | None = None
 """The parent's resolved settings, inherited by the forked workers."""
 

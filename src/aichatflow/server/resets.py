@@ -10,13 +10,13 @@ stream's send timeout (``stream/engine.py``), and at shutdown (below).
 At shutdown every live stream is ended with a ``server_shutting_down`` frame
 (``runner.Server.shutdown``), then uvicorn waits for every connection to close. A client that
 stopped reading has a full socket buffer: its goodbye frame cannot be written, and uvicorn's
-graceful close waits to flush what the client never reads. Measured with three such clients:
-shutdown took uvicorn's whole ``timeout_graceful_shutdown`` (15 s), and each stream's send
-timeout, firing meanwhile, logged "ASGI callable returned without completing response".
-:func:`reset_stalled_connections` watches the connections for the whole shutdown and resets
-each one whose unsent output has not shrunk for ``stall`` seconds: a reading client drains its
-buffer, however slowly, and keeps its goodbye frame; a frozen one is let go (it sees a reset,
-which clients retry like the goodbye frame).
+graceful close waits to flush what the client never reads. Left alone, such a client holds the
+shutdown for uvicorn's whole ``timeout_graceful_shutdown``, and its stream's send timeout, firing
+meanwhile, logs "ASGI callable returned without completing response" (docs/performance.md, "A
+frozen client is reset, not closed"). :func:`reset_stalled_connections` watches the
+connections for the whole shutdown and resets each one whose unsent output has not shrunk for
+``stall`` seconds: a reading client drains its buffer, however slowly, and keeps its goodbye
+frame; a frozen one is let go (it sees a reset, which clients retry like the goodbye frame).
 """
 
 from __future__ import annotations

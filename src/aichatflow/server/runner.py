@@ -40,15 +40,14 @@ def tune_gc() -> None:
 
     Every streamed event allocates a few short-lived containers (a batch list, the ASGI message
     dict, a timer future). With CPython's default thresholds (700, 10, 10) that is a young
-    collection every few hundred events and, regularly, one of everything the process holds: at
-    2,500 paced streams pauses of tens of ms, which were the p99 lateness (143 ms; 9 ms with
-    these thresholds, ``benchmarks/run_paced.py``). ``gc.freeze()`` keeps everything start-up
-    created (modules, the app) out of every later collection.
+    collection every few hundred events and, regularly, one of everything the process holds:
+    under thousands of paced streams those pauses are what sets the p99 lateness
+    (docs/performance.md, "The collector tuning of serve"). ``gc.freeze()`` keeps everything
+    start-up created (modules, the app) out of every later collection.
 
     The price: a collection of everything almost never runs, so whatever is left in a reference
-    cycle stays. What a stream allocates must be freed by reference counting alone; when each
-    stream was a cycle (the engine's run and its watchdog entry, holding uvicorn's request
-    cycle), 2,000 streams reset mid-stream grew the process 11.5 MiB, round after round.
+    cycle stays. What a stream allocates must be freed by reference counting alone, or the
+    process grows with every stream (docs/performance.md, "No reference cycle per stream").
     ``tests/server/test_churn_memory.py`` runs this command and holds its memory flat.
     """
     gc.freeze()
