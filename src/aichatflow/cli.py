@@ -102,8 +102,8 @@ def serve(
 def _require_free_port(host: str, port: int) -> None:
     """Exit with one plain line when ``host:port`` cannot be listened on, before anything else.
 
-    Uvicorn binds only after the app's startup, so on a taken port it printed "chat page on
-    ..." and "startup complete" and only then failed with an errno; granian and the worker
+    Uvicorn binds only after the app's startup, so on a taken port it would print "chat page on
+    ..." and "startup complete" and only then fail with an errno; granian and the worker
     supervisor fail their own ways. One bind attempt here, for every server and worker count,
     says it first and plainly. (Something could still take the port between this check and the
     server's bind; the server's own error covers that rare race.)
@@ -205,9 +205,9 @@ async def _chat(settings: Settings, request: ChatRequest) -> int:
 class _Reasoning:
     """A reasoning model's thoughts on stderr, kept apart from the answer on stdout.
 
-    Written as they came, the thoughts ran straight into the answer on one terminal line
-    ("...its own box.You asked: ..."). They now start with "thinking: " and end with a line
-    break at the first event that is not reasoning, so the answer starts on a line of its own.
+    The thoughts start with "thinking: " and end with a line break at the first event that is
+    not reasoning, so the answer starts on a line of its own instead of running on from the
+    thoughts' last word ("...its own box.You asked: ...").
     """
 
     PREFIX = "thinking: "

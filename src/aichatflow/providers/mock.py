@@ -46,20 +46,20 @@ from ..messages import ChatRequest
 
 TIMER_SLACK = 0.002
 """Seconds early a token still counts as due. uvloop's timers have millisecond resolution and
-fire up to a millisecond early; without slack a woken stream found its token not yet due and
-slept again for the remainder, 15 sleeps per token instead of one (24.7 vs 3.8 µs of CPU per
-token at 1,000 paced streams)."""
+fire up to a millisecond early; without slack a woken stream finds its token not yet due and
+sleeps again for the remainder, many sleeps per token instead of one (docs/performance.md,
+"The mock's timer slack")."""
 
 MAX_HOLD = 0.002
 """With ``tokens_per_second = 0``, the longest a stream runs without letting the event loop
 run, in seconds. A real upstream read suspends; this mock's batches are ready at once, and when
-the client's socket takes every write too, nothing suspends: a 300,000-token answer held the
-loop until it ended (``/healthz`` waited 3.5 s, and every other stream and timer with it).
-Yielding on every batch instead raised the server's CPU per event by about half at one event
-per batch (``benchmarks/run_fast.py``: 13-16 → 23-25 µs): the streams then took turns a few
-events at a time rather than until their socket was full. A clock read per batch and one yield
-per turn cost nothing measurable there. The price: with N streams at full speed, the loop comes
-round every N x 2 ms (50 streams filling their sockets: ``/healthz`` in 0.36 s, not 0.06)."""
+the client's socket takes every write too, nothing suspends: a long answer would hold the loop
+until it ended, and every other stream, timer and ``/healthz`` with it. Yielding on every batch
+instead makes the streams take turns a few events at a time rather than until their socket is
+full, which costs far more CPU per event at one event per batch; a clock read per batch and one
+yield per turn cost nothing measurable. The price: with N streams at full speed, the loop comes
+round every N x 2 ms. The figures: docs/performance.md, "A full-speed mock lets the event loop
+run"."""
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -146,8 +146,9 @@ def tokenize(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1024)
 def _deltas(text: str, *, reasoning: bool) -> tuple[ChatEvent, ...]:
-    """``text`` as frozen delta events, shared by every stream that says it: tokenizing and
-    building the answer was a tenth of the mock's cost per request."""
+    """``text`` as frozen delta events, shared by every stream that says it, so a request does
+    not tokenize its answer and build its events again (docs/performance.md, "The mock shares
+    its answers' events")."""
     kind = ReasoningDelta if reasoning else TextDelta
     return tuple(kind(t) for t in tokenize(text) or [" "])
 

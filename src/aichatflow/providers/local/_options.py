@@ -24,11 +24,10 @@ class LocalOptions:
     """Context window in tokens (prompt plus answer); SmolLM2 was trained with 2048."""
     n_threads: int = 1
     """CPU threads for the prompt and for each token. 1, because llama.cpp's threads wait for
-    each other by spinning: on a 2-core machine that also runs the server, 2 threads were 4 to
-    9 times slower as soon as anything else used a core (200 SmolLM2 tokens: 6.4 s and 14.2 s
-    against 1.5 s; a cold 100-token prompt: 1.4 to 4.1 s against 0.74 s), and barely faster
-    when idle (100 tokens: 0.78 s either way; that prompt: 0.31 s against 0.54 s). Raise it for
-    bigger models on machines with cores to spare."""
+    each other by spinning: on a 2-core machine that also runs the server, 2 threads are several
+    times slower as soon as anything else uses a core, and barely faster when idle
+    (docs/performance.md, "The local model"). Raise it for bigger models on machines with cores
+    to spare."""
     seed: int = 42
     """Sampling seed used when a request gives none, so the same request gives the same text."""
     max_tokens: int = 256
@@ -37,11 +36,11 @@ class LocalOptions:
     """Keep the previous request's KV cache and evaluate only the part of the prompt that
     differs. Off by default because it makes an answer depend on what was asked before: llama.cpp
     computes a token evaluated alone slightly differently from the same token evaluated in a
-    batch, and at temperature 0 that was enough to change the answer to a repeated request.
-    Off, every request evaluates its whole prompt before its first token (SmolLM2, one thread
-    of a busy 2-core machine: about 0.5 s for a 37-token prompt, 6 to 10 s for a 690-token
-    history, against under 10 ms when the cache is reused). Turn it on for one person's long
-    chat, where speed matters more than repeatability."""
+    batch, and at temperature 0 that is enough to change the answer to a repeated request.
+    Off, every request evaluates its whole prompt before its first token: seconds for a long
+    history on a small CPU, against milliseconds when the cache is reused (docs/performance.md,
+    "The local model"). Turn it on for one person's long chat, where speed matters more than
+    repeatability."""
 
     @classmethod
     def parse(cls, name: str, options: Mapping[str, Any]) -> LocalOptions:

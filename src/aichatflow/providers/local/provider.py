@@ -19,7 +19,7 @@ The same request gives the same answer whatever was asked before (at temperature
 temperature with the same ``seed``): the context is reset before every generation, so the whole
 prompt is evaluated from position 0 in the same batches every time. llama-cpp-python otherwise
 keeps the KV cache of the previous request and evaluates only the tokens after the common
-prefix; a repeated request then re-evaluated just its last prompt token, alone, and llama.cpp's
+prefix; a repeated request then re-evaluates just its last prompt token, alone, and llama.cpp's
 single-token arithmetic differs from its batched arithmetic in the last bits, enough to change
 SmolLM2's greedy answer from the first one after load to another. The price is evaluating the
 whole prompt each time (``reuse_prefix = true`` trades that repeatability for speed).
