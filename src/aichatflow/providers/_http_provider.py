@@ -194,8 +194,9 @@ class HttpProvider(ABC, Generic[ItemT]):
                 raw = await resp.read(self._http.options.max_error_body)
                 raise self.status_error(resp.status, raw, resp.headers)
             start = self.announce(model)
-            kind = self._stream_type
-            if self.unstreamed is not None and kind not in resp.headers.get("content-type", kind):
+            streamed = self._stream_type
+            ctype = resp.headers.get("content-type", streamed)
+            if self.unstreamed is not None and streamed not in ctype:
                 yield [*start, *await self._whole(resp, model)]
                 return
             if start:
