@@ -103,7 +103,7 @@ class Pipeline:
         out: list[Any] = []
         feed = self.parser.feed
         for sse in self.decoder.feed(chunk):
-            if feed(sse.data, out):
+            if feed(sse, out):
                 self.complete = True
         n = sum(1 for e in out if e.__class__ is TextDelta)
         if n and not self.ttfe:

@@ -31,6 +31,7 @@ from aichatflow.providers.anthropic import AnthropicProvider
 from aichatflow.providers.anthropic._convert import request_body
 from aichatflow.providers.anthropic._events import EventParser, map_finish_reason
 from aichatflow.providers.base import Provider
+from aichatflow.sse import ServerSentEvent
 from aichatflow.transcript import Transcript, accumulate
 from tests.support.server import LogCapture, RunningServer
 from tests.support.upstream import (
@@ -301,7 +302,7 @@ def _parse(*events: tuple[str, dict[str, Any]]) -> list[ChatEvent]:
     parser = EventParser("claude", "claude/m")
     out: list[ChatEvent] = []
     for kind, payload in events:
-        parser.feed(kind, json.dumps({"type": kind, **payload}), out)
+        parser.feed(ServerSentEvent(json.dumps({"type": kind, **payload}), event=kind), out)
     return out
 
 
@@ -394,7 +395,7 @@ def test_error_event_is_typed(kind: str, error: type[ProviderError]) -> None:
     parser = EventParser("claude", "claude/m", secrets=(KEY,))
     payload = {"type": "error", "error": {"type": kind, "message": f"boom with {KEY}"}}
     with pytest.raises(ProviderError) as info:
-        parser.feed("error", json.dumps(payload), [])
+        parser.feed(ServerSentEvent(json.dumps(payload), event="error"), [])
     assert type(info.value) is error
     assert KEY not in info.value.message and "boom with" in info.value.message
 
@@ -406,7 +407,7 @@ def test_error_event_is_typed(kind: str, error: type[ProviderError]) -> None:
 )
 def test_malformed_events_are_bad_responses(data: str) -> None:
     with pytest.raises(UpstreamBadResponse):
-        EventParser("claude", "claude/m").feed("content_block_start", data, [])
+        EventParser("claude", "claude/m").feed(ServerSentEvent(data, "content_block_start"), [])
 
 
 # --- the provider over HTTP --------------------------------------------------------------------
@@ -574,7 +575,8 @@ def test_text_delta_helper_is_what_the_parser_reads() -> None:
     parser = EventParser("claude", "claude/m")
     for chunk in (START, TEXT_BLOCK, text_delta("z"), STOP, END):
         head, data = chunk.decode().split("\n")[:2]
-        parser.feed(head.removeprefix("event: "), data.removeprefix("data: "), out)
+        sse = ServerSentEvent(data.removeprefix("data: "), event=head.removeprefix("event: "))
+        parser.feed(sse, out)
     assert [type(e).__name__ for e in out] == [
         "StreamStart",
         "TextDelta",

@@ -22,6 +22,7 @@ from aichatflow.events import ChatEvent, ReasoningDelta, TextDelta, ToolCallDelt
 from aichatflow.messages import ChatRequest
 from aichatflow.providers.gemini._convert import request_body
 from aichatflow.providers.gemini._events import ResponseParser, gemini_error, map_finish_reason
+from aichatflow.sse import ServerSentEvent
 
 
 def body(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -265,7 +266,7 @@ def parse(*responses: dict[str, Any]) -> tuple[list[ChatEvent], ResponseParser]:
     parser = ResponseParser("g")
     out: list[ChatEvent] = []
     for response in responses:
-        parser.feed(orjson.dumps(response).decode(), out)
+        parser.feed(ServerSentEvent(orjson.dumps(response).decode()), out)
     return out, parser
 
 
@@ -307,4 +308,4 @@ def test_only_the_first_candidate_counts() -> None:
 )
 def test_a_frame_that_is_not_an_object_is_a_bad_response(data: str) -> None:
     with pytest.raises(UpstreamBadResponse):
-        ResponseParser("g").feed(data, [])
+        ResponseParser("g").feed(ServerSentEvent(data), [])

@@ -20,9 +20,7 @@ from typing import NamedTuple
 
 import pytest
 
-from aichatflow.errors import EventTooLarge
-from aichatflow.sse import ServerSentEvent, SSEDecoder
-from aichatflow.sse.decode import EventTooLargeWithPartial
+from aichatflow.sse import ServerSentEvent, SSEDecoder, SSEEventTooLarge
 
 BOM = b"\xef\xbb\xbf"
 LONG = b"x" * 2048  # WPT format-comments.js: "cannot make the string too long"
@@ -349,7 +347,7 @@ def test_trailing_event_is_never_dispatched_and_its_id_not_applied() -> None:
     assert decoder.last_event_id == "1"
 
 
-# --------------------------------------------------------------------------- EventTooLarge
+# --------------------------------------------------------------------------- SSEEventTooLarge
 
 LIMIT = 64
 
@@ -378,17 +376,17 @@ TOO_LARGE: list[TooLarge] = [
 ]
 
 
-def decode_until_too_large(chunks: list[bytes], limit: int) -> tuple[list[Ev], EventTooLarge]:
+def decode_until_too_large(chunks: list[bytes], limit: int) -> tuple[list[Ev], SSEEventTooLarge]:
     """Events returned before the error plus ``exc.partial``, and the error itself."""
     decoder = SSEDecoder(max_event_bytes=limit)
     events: list[Ev] = []
     for chunk in chunks:
         try:
             events += map(as_tuple, decoder.feed(chunk))
-        except EventTooLarge as exc:
-            events += map(as_tuple, getattr(exc, "partial", []))
+        except SSEEventTooLarge as exc:
+            events += map(as_tuple, exc.partial)
             return events, exc
-    pytest.fail(f"EventTooLarge not raised for {len(chunks)} chunks")
+    pytest.fail(f"SSEEventTooLarge not raised for {len(chunks)} chunks")
 
 
 @pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
@@ -398,7 +396,7 @@ def test_event_too_large(case: TooLarge, style: Chunkings) -> None:
     for chunks in style(case.raw):
         events, exc = decode_until_too_large(chunks, LIMIT)
         assert exc.limit == LIMIT
-        assert exc.code == "event_too_large"
+        assert str(exc) == f"an event exceeded {LIMIT} bytes"
         assert tuple(events) == case.before, describe(chunks)
 
 
@@ -406,9 +404,8 @@ def test_event_too_large(case: TooLarge, style: Chunkings) -> None:
 def test_event_too_large_whole_feed_carries_partial(case: TooLarge) -> None:
     """Fed in one chunk, the events completed before the limit are on ``exc.partial``."""
     decoder = SSEDecoder(max_event_bytes=LIMIT)
-    with pytest.raises(EventTooLarge) as info:
+    with pytest.raises(SSEEventTooLarge) as info:
         decoder.feed(case.raw)
-    assert isinstance(info.value, EventTooLargeWithPartial)
     assert tuple(as_tuple(e) for e in info.value.partial) == case.before
 
 
@@ -419,7 +416,7 @@ def test_event_at_the_limit_passes_one_byte_more_raises() -> None:
     assert [as_tuple(e) for e in SSEDecoder(max_event_bytes=LIMIT).feed(line + b"\n")] == [
         msg("x" * (LIMIT - 7))
     ]
-    with pytest.raises(EventTooLarge):
+    with pytest.raises(SSEEventTooLarge):
         SSEDecoder(max_event_bytes=LIMIT).feed(b"data: x" + line + b"\n")
 
 

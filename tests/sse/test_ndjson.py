@@ -6,7 +6,7 @@ so neither the lines nor the held-back tail may depend on where the network cut 
 
 Decided behaviour pinned here: a final line without its LF is *not* a line. Ollama ends every
 line with LF, so such a tail at EOF is a truncated object; the decoder holds it (``pending``)
-and the provider reports the stream as cut.
+and ``close()`` raises ``SSETruncated``, which the provider reports as a cut stream.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aichatflow.errors import EventTooLarge
+from aichatflow.sse import SSEEventTooLarge, SSETruncated
 from aichatflow.sse.ndjson import LineTooLarge, NDJSONDecoder
 
 
@@ -103,6 +103,22 @@ def test_vector_at_every_split(vector: Vector) -> None:
         assert pending == vector.pending, how
 
 
+@pytest.mark.parametrize("vector", VECTORS, ids=[v.name for v in VECTORS])
+def test_close_says_whether_the_input_was_cut_at_every_split(vector: Vector) -> None:
+    """``close()`` returns nothing after whole lines, and raises ``SSETruncated`` with the size
+    of the tail when the input ended without its last LF."""
+    for how, pieces in _splits(vector.raw):
+        decoder = NDJSONDecoder(1 << 20)
+        for piece in pieces:
+            decoder.feed(piece)
+        if vector.pending:
+            with pytest.raises(SSETruncated) as info:
+                decoder.close()
+            assert (info.value.item, info.value.pending) == ("a line", vector.pending), how
+        else:
+            assert decoder.close() == [], how
+
+
 def test_lines_are_valid_json_after_crlf_and_blank_lines() -> None:
     raw = b'{"message":{"content":"The"}}\r\n\r\n{"done":true}\r\n'
     assert [json.loads(line) for line in run([raw])[0]] == [
@@ -127,7 +143,8 @@ def test_a_complete_line_over_the_limit_raises_with_the_lines_before_it() -> Non
         decoder.feed(b'{"a":1}\n{"b":2}\n' + b"x" * 65 + b'\n{"c":3}\n')
     assert info.value.partial == [b'{"a":1}', b'{"b":2}']
     assert info.value.limit == 64
-    assert isinstance(info.value, EventTooLarge) and info.value.code == "event_too_large"
+    assert isinstance(info.value, SSEEventTooLarge)
+    assert str(info.value) == "a line exceeded 64 bytes"
 
 
 def test_a_line_still_arriving_raises_as_soon_as_it_passes_the_limit() -> None:

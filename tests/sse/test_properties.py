@@ -4,7 +4,7 @@
   returns exactly those events (data with CR and CRLF normalised to LF); an independent decoder
   (httpx-sse) agrees; adversarial text can never forge an extra event.
 * T04 totality: arbitrary bytes, cut anywhere, never make the decoder raise anything but
-  ``EventTooLarge``, and the result does not depend on the cutting.
+  ``SSEEventTooLarge``, and the result does not depend on the cutting.
 
 Settings come from two profiles registered here and used as the explicit parent of each test's
 ``@settings`` (so this module never changes the global profile other test files run under):
@@ -27,11 +27,11 @@ from httpx_sse._decoders import SSELineDecoder as ReferenceLineDecoder
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from aichatflow.errors import EventTooLarge
 from aichatflow.sse import (
     DEFAULT_MAX_EVENT_BYTES,
     ServerSentEvent,
     SSEDecoder,
+    SSEEventTooLarge,
     encode_comment,
     encode_event,
 )
@@ -360,10 +360,10 @@ class Run:
 
 
 def run(chunks: list[bytes], limit: int) -> Run:
-    """Feed until the end or ``EventTooLarge``; the events include ``exc.partial``.
+    """Feed until the end or ``SSEEventTooLarge``; the events include ``exc.partial``.
 
-    After each accepted chunk the bytes held for the current event stay within the limit. The
-    decoder has no public counter for that yet, so this reads its two buffers' sizes directly.
+    After each accepted chunk the bytes held for the current event (``pending_bytes``) stay
+    within the limit.
     """
     decoder = SSEDecoder(max_event_bytes=limit)
     events: list[Ev] = []
@@ -371,11 +371,11 @@ def run(chunks: list[bytes], limit: int) -> Run:
     for chunk in chunks:
         try:
             events += map(as_tuple, decoder.feed(chunk))
-        except EventTooLarge as exc:
-            events += map(as_tuple, getattr(exc, "partial", []))
+        except SSEEventTooLarge as exc:
+            events += map(as_tuple, exc.partial)
             too_large = True
             break
-        assert decoder._event_bytes + len(decoder._rest) <= limit
+        assert decoder.pending_bytes <= limit
     return Run(tuple(events), too_large, decoder.last_event_id, decoder.retry, decoder.comments)
 
 
@@ -384,7 +384,8 @@ def run(chunks: list[bytes], limit: int) -> Run:
 def test_decoder_is_total_and_split_independent(
     raw: bytes, limit: int, data: st.DataObject
 ) -> None:
-    """Any bytes, any two cuttings: only EventTooLarge may escape, and the results are equal."""
+    """Any bytes, any two cuttings: only SSEEventTooLarge may escape, and the results are
+    equal."""
     whole = run([raw], limit)
     assert run(data.draw(chunkings(raw), label="first"), limit) == whole
     assert run(data.draw(chunkings(raw), label="second"), limit) == whole

@@ -17,13 +17,13 @@ leak into logs and frames); they name the provider and the kind of failure only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
 
-from ..errors import ProviderError, UpstreamDisconnected, UpstreamTimeout, error_from_status
+from ..errors import ProviderError, UpstreamDisconnected, UpstreamTimeout
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,20 +150,6 @@ class HttpClient:
             yield upstream
         finally:
             upstream.close()
-
-    @asynccontextmanager
-    async def post(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, secrets: Sequence[str] = ()
-    ) -> AsyncIterator[UpstreamResponse]:
-        """POST and expect 200: any other status is raised as its typed error, its message
-        read from (a bounded part of) the body with ``secrets`` redacted."""
-        async with self.stream("POST", url, headers=headers, body=body) as resp:
-            if resp.status != 200:
-                raw = await resp.read(self.options.max_error_body)
-                raise error_from_status(
-                    resp.status, raw, resp.headers, provider=self.provider, secrets=secrets
-                )
-            yield resp
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -6,6 +6,15 @@ without a key: an empty credential header is an invalid request), the key and th
 of configured headers as the secrets to redact from upstream errors, and retries around each
 attempt.
 
+``HttpProvider`` is also the template of ``stream``: it POSTs, turns a status other than 200
+into its typed error (a bounded, redacted part of the body as the message), announces the
+stream, reads the body through ``read_batches`` (``_batches.py``: one batch per upstream read)
+and retries by the provider's policy before the first content. A provider says only what is
+its own: ``upstream_request`` (the URL and JSON body of a ``ChatRequest``), ``decoder`` (how its
+body is cut into items) and ``parser`` (items to events); and, if its API needs it,
+``status_error``, ``announce``, or ``unstreamed`` with ``unstreamed_events`` for servers that
+ignore ``stream: true`` and answer with one JSON body.
+
 Its advertised ``models`` are the config's ``models`` when given; otherwise what the upstream's
 own model list reports (``models_url``, parsed by ``model_ids``; cached, see ``_model_list``),
 and the kind's defaults until that list is known or when it cannot be had.
@@ -14,17 +23,27 @@ and the kind's defaults until that list is known or when it cannot be had.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any, ClassVar, Generic, TypeVar
+
+import orjson
 
 from ..chat_stream import ChatStream
-from ..errors import UpstreamBadResponse, error_from_status
-from ..events import ChatEvent
-from ._http import HttpClient
+from ..errors import EventTooLarge, ProviderError, UpstreamBadResponse, error_from_status
+from ..events import ChatEvent, StreamStart
+from ..messages import ChatRequest
+from ..sse.protocol import Decoder
+from ._batches import Parser, read_batches
+from ._http import HttpClient, UpstreamResponse
 from ._http_options import HttpProviderConfig
 from ._model_list import MAX_BYTES, UpstreamModelList
 from ._payload import json_object
 from ._retry import retrying
+
+ItemT = TypeVar("ItemT")
 
 _CREDENTIAL_HEADER = re.compile(r"(?i)auth|api[-_]?key|token|secret|cookie|signature")
 _MIN_SECRET = 8
@@ -43,8 +62,15 @@ def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-class HttpProvider:
-    """Base of the HTTP providers (openai-compatible, Anthropic, Gemini, Ollama)."""
+class HttpProvider(ABC, Generic[ItemT]):
+    """Base of the HTTP providers (openai-compatible, Anthropic, Gemini, Ollama); ``ItemT`` is
+    what its decoder cuts the body into (``ServerSentEvent``, a JSON line's ``bytes``)."""
+
+    unstreamed: ClassVar[str | None] = None
+    """What a server that ignores ``stream: true`` answers instead, named for errors ("a
+    completion"). Set, a 200 body whose content type is not the ``accept``ed one is read whole
+    (within ``max_event_bytes``) and given to ``unstreamed_events``. None: every 200 body is
+    read as a stream."""
 
     def __init__(
         self,
@@ -62,6 +88,7 @@ class HttpProvider:
         self.max_event_bytes = cfg.max_event_bytes
         self.retry = cfg.retry
         self._http = HttpClient(name, cfg.http)
+        self._stream_type = accept.partition("/")[2]  # "event-stream", as content types vary
         self._headers = {"content-type": "application/json", "accept": accept, **(headers or {})}
         self._headers.update(cfg.headers)
         if self._key:
@@ -115,9 +142,83 @@ class HttpProvider:
                 f"{self.name}: upstream sent a model list of an unknown shape", provider=self.name
             ) from None
 
-    def retried(self, attempt: Callable[[], AsyncIterator[list[ChatEvent]]]) -> ChatStream:
-        """The stream of ``attempt()``, retried by the provider's policy before first content."""
+    # --- what each provider says -------------------------------------------------------------
+
+    @abstractmethod
+    def upstream_request(self, request: ChatRequest) -> tuple[str, Any]:
+        """The URL to POST ``request`` to, and the JSON body to send (built once per stream,
+        sent again as it is by each retry)."""
+
+    @abstractmethod
+    def decoder(self) -> Decoder[ItemT]:
+        """A fresh decoder for one response body, bounded by ``max_event_bytes``."""
+
+    @abstractmethod
+    def parser(self, model: str) -> Parser[ItemT]:
+        """A fresh parser for one response; ``model`` is ``provider/model`` as asked for."""
+
+    # --- what a provider may say ------------------------------------------------------------
+
+    def announce(self, model: str) -> list[ChatEvent]:
+        """The events sent as soon as the upstream answers 200, before any of its body: a
+        ``StreamStart`` with an id of our own. A parser that takes the id from the stream
+        (Anthropic's ``message_start``) announces it itself, and this returns nothing."""
+        return [StreamStart(model=model, response_id=uuid.uuid4().hex)]
+
+    def status_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        """The typed error of a status other than 200, ``body`` its first bytes."""
+        return error_from_status(status, body, headers, provider=self.name, secrets=self.secrets)
+
+    def unstreamed_events(self, body: Any, model: str) -> list[ChatEvent]:
+        """The events of a whole JSON answer (see ``unstreamed``); a ``TypeError``,
+        ``KeyError``, ``IndexError`` or ``AttributeError`` here means it has the wrong shape."""
+        raise NotImplementedError(f"{type(self).__name__} always streams")
+
+    # --- the template -----------------------------------------------------------------------
+
+    def stream(self, request: ChatRequest) -> ChatStream:
+        url, payload = self.upstream_request(request)
+        body = orjson.dumps(payload)
+        model = f"{self.name}/{request.model}"
+
+        def attempt() -> AsyncIterator[list[ChatEvent]]:
+            return self._attempt(model, url, body)
+
         return ChatStream(retrying(self.retry, attempt, provider=self.name))
+
+    async def _attempt(self, model: str, url: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
+        """One request. Leaving the ``async with`` (the end of the answer, an error, the
+        consumer closing or cancelling us) closes the upstream response at once."""
+        async with self._http.stream("POST", url, headers=self._headers, body=body) as resp:
+            if resp.status != 200:
+                raw = await resp.read(self._http.options.max_error_body)
+                raise self.status_error(resp.status, raw, resp.headers)
+            start = self.announce(model)
+            streamed = self._stream_type
+            ctype = resp.headers.get("content-type", streamed)
+            if self.unstreamed is not None and streamed not in ctype:
+                yield [*start, *await self._whole(resp, model)]
+                return
+            if start:
+                yield start
+            reader = read_batches(resp.chunks(), self.decoder(), self.parser(model), self.name)
+            async with aclosing(reader) as batches:
+                async for batch in batches:
+                    yield batch
+
+    async def _whole(self, resp: UpstreamResponse, model: str) -> list[ChatEvent]:
+        """A server that ignored ``stream: true`` and sent one JSON body."""
+        limit = self.max_event_bytes
+        raw = await resp.read(limit + 1)
+        if len(raw) > limit:
+            raise EventTooLarge(limit)
+        try:
+            return self.unstreamed_events(orjson.loads(raw), model)
+        except (orjson.JSONDecodeError, TypeError, KeyError, IndexError, AttributeError):
+            raise UpstreamBadResponse(
+                f"{self.name}: upstream sent neither an event stream nor {self.unstreamed}",
+                provider=self.name,
+            ) from None
 
     async def aclose(self) -> None:
         if self._listed is not None:

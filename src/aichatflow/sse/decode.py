@@ -8,7 +8,8 @@ data-less events).
 Rules implemented, each covered by a vector in ``tests/sse/test_decode_vectors.py``:
 
 * lines end in CR, LF or CRLF only (never ``str.splitlines``: U+2028, U+2029 and U+0085 are data);
-  a CR at the end of one chunk and an LF at the start of the next are one line break;
+  a CR at the end of one chunk and an LF at the start of the next are one line break
+  (``lines.py``, the first layer);
 * one leading BOM is stripped; the input is always UTF-8 (invalid bytes become U+FFFD);
 * ``:`` starts a comment (counted in ``comments``, never dispatched);
 * a field name is the text before the first colon, one leading space is removed from the value;
@@ -19,21 +20,20 @@ Rules implemented, each covered by a vector in ``tests/sse/test_decode_vectors.p
 * an event with no terminating blank line when the stream ends is never dispatched.
 
 Memory is bounded: when the bytes of the event being decoded exceed ``max_event_bytes``,
-``feed`` raises ``EventTooLarge`` (with the events completed before it in ``.partial``).
+``feed`` raises ``SSEEventTooLarge`` (with the events completed before it in ``.partial``).
 
-Extension point: ``_line`` is the per-line step. A subclass that must also see lines WHATWG
-ignores (Gemini's bare JSON errors: ``providers/gemini/_decode.py``) overrides it and calls up,
-so line splitting, CR/LF across chunks and the size bound stay here.
+Composition: ``feed_line`` is the second layer on its own, for a decoder that splits lines with
+``LineSplitter`` and routes some of them elsewhere (Gemini's bare JSON errors:
+``providers/gemini/_decode.py``), so that the field rules and the size bound stay here.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from ..errors import EventTooLarge
+from .exceptions import SSEEventTooLarge
+from .lines import LineSplitter
 
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _BOM = "\ufeff"
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
@@ -48,24 +48,18 @@ class ServerSentEvent:
     """The reconnection time last set by the stream, in milliseconds."""
 
 
-class EventTooLargeWithPartial(EventTooLarge):
-    """``EventTooLarge`` that also carries the events completed before the limit was hit."""
-
-    def __init__(self, limit: int, partial: list[ServerSentEvent]) -> None:
-        super().__init__(limit)
-        self.partial = partial
-
-
 class SSEDecoder:
-    """Feed it bytes as they arrive; it returns the events completed by each chunk."""
+    """Feed it bytes as they arrive; it returns the events completed by each chunk.
+
+    A ``Decoder[ServerSentEvent]`` (``protocol.py``).
+    """
 
     __slots__ = (
-        "_cr_pending",
         "_data",
         "_event",
         "_event_bytes",
         "_id_buffer",
-        "_rest",
+        "_lines",
         "_started",
         "comments",
         "last_event_id",
@@ -75,8 +69,7 @@ class SSEDecoder:
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self.max_event_bytes = max_event_bytes
-        self._rest = bytearray()  # an unterminated line, waiting for its end
-        self._cr_pending = False  # the last chunk ended in CR: skip one LF at the next start
+        self._lines = LineSplitter()
         self._started = False  # the BOM check has been done
         self._data: list[str] = []
         self._event = ""
@@ -86,43 +79,38 @@ class SSEDecoder:
         self.retry: int | None = None
         self.comments = 0
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held for the event not yet dispatched: its lines so far and the line still
+        arriving. ``feed`` keeps this within ``max_event_bytes`` or raises."""
+        return self._event_bytes + len(self._lines.rest)
+
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        if not chunk:  # an empty read must not forget a pending CR
-            return []
-        if self._cr_pending:
-            self._cr_pending = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-        if end < 0:
-            self._rest += chunk
-            if self._event_bytes + len(self._rest) > self.max_event_bytes:
-                raise EventTooLargeWithPartial(self.max_event_bytes, [])
-            return []
-        if self._rest:
-            block = bytes(self._rest) + chunk[: end + 1]
-            self._rest = bytearray(chunk[end + 1 :])
-        else:
-            block = chunk[: end + 1]
-            self._rest = bytearray(chunk[end + 1 :])
-        if chunk[-1:] == b"\r":  # only a CR that ends the chunk can pair with the next LF
-            self._cr_pending = True
-        lines = _LINE_BREAK.split(block) if b"\r" in block else block.split(b"\n")
-        lines.pop()  # the empty piece after the final line break
         events: list[ServerSentEvent] = []
-        for line in lines:
-            self._line(line, events)
-        if self._event_bytes + len(self._rest) > self.max_event_bytes:
-            raise EventTooLargeWithPartial(self.max_event_bytes, events)
+        feed_line = self.feed_line
+        for line in self._lines.split(chunk):
+            feed_line(line, events)
+        if self._event_bytes + len(self._lines.rest) > self.max_event_bytes:
+            raise SSEEventTooLarge(self.max_event_bytes, events)
         return events
 
-    def _line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
+    def close(self) -> list[ServerSentEvent]:
+        """The stream has ended: an event without its blank line is never dispatched
+        (WHATWG), so there is nothing left to return."""
+        return []
+
+    def feed_line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
+        """Interpret one line (without its line break); a blank one dispatches into ``events``.
+
+        Raises ``SSEEventTooLarge`` (with ``events`` as ``partial``) when the event being
+        decoded passes ``max_event_bytes``.
+        """
         if not raw:
             self._dispatch(events)
             return
         self._event_bytes += len(raw) + 1
         if self._event_bytes > self.max_event_bytes:
-            raise EventTooLargeWithPartial(self.max_event_bytes, events)
+            raise SSEEventTooLarge(self.max_event_bytes, events)
         line = raw.decode("utf-8", "replace")
         if not self._started:
             self._started = True
@@ -167,4 +155,4 @@ class SSEDecoder:
         self._event = ""
 
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "EventTooLargeWithPartial", "SSEDecoder", "ServerSentEvent"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent"]

@@ -13,29 +13,24 @@ plus ``"\\n"`` per object, and its error lines through ``json.Encoder``, which a
 * lines are returned as ``bytes``: ``orjson.loads`` takes them without a decode step, and a
   UTF-8 sequence split across reads cannot be broken since only the LF byte is a cut point;
 * an unterminated tail is *never* a line: every real line ends in LF, so bytes without one when
-  the stream ends mean the upstream was cut mid-object. ``pending`` says how many bytes that
-  tail holds; the caller treats the end of the stream as a truncation.
+  the stream ends mean the upstream was cut mid-object. ``close()`` raises ``SSETruncated``
+  then (``pending`` says how many bytes that tail holds).
 
 Memory is bounded: a line (complete or still arriving) longer than ``max_line_bytes`` raises
-``LineTooLarge``, an ``EventTooLarge`` carrying the lines completed before it in ``.partial``.
+``LineTooLarge``, an ``SSEEventTooLarge`` carrying the lines completed before it in ``.partial``.
 """
 
 from __future__ import annotations
 
-from ..errors import EventTooLarge
 from .decode import DEFAULT_MAX_EVENT_BYTES
-
-
-class LineTooLarge(EventTooLarge):
-    """``EventTooLarge`` that also carries the lines completed before the limit was hit."""
-
-    def __init__(self, limit: int, partial: list[bytes]) -> None:
-        super().__init__(limit)
-        self.partial = partial
+from .exceptions import LineTooLarge, SSETruncated
 
 
 class NDJSONDecoder:
-    """Feed it bytes as they arrive; it returns the complete, non-blank lines of each chunk."""
+    """Feed it bytes as they arrive; it returns the complete, non-blank lines of each chunk.
+
+    A ``Decoder[bytes]`` (``protocol.py``).
+    """
 
     __slots__ = ("_rest", "max_line_bytes")
 
@@ -47,6 +42,12 @@ class NDJSONDecoder:
     def pending(self) -> int:
         """Bytes of an unterminated line held back; non-zero at EOF means a truncated stream."""
         return len(self._rest)
+
+    def close(self) -> list[bytes]:
+        """The stream has ended: a tail without its LF is a cut, never a last line."""
+        if self._rest:
+            raise SSETruncated("a line", len(self._rest))
+        return []
 
     def feed(self, chunk: bytes) -> list[bytes]:
         end = chunk.rfind(b"\n")

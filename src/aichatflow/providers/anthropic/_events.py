@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import UpstreamBadResponse, error_for_code, redacted_excerpt
+from ...errors import UpstreamBadResponse, UpstreamDisconnected, error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -36,6 +36,7 @@ from ...events import (
     Usage,
     UsageUpdate,
 )
+from ...sse.decode import ServerSentEvent
 from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
@@ -89,7 +90,8 @@ class _ToolUse:
 
 
 class EventParser:
-    """Stateful: one per upstream response. ``feed`` returns True at ``message_stop``."""
+    """A ``Parser[ServerSentEvent]`` (``providers/_batches.py``); stateful: one per response.
+    ``feed`` returns True at ``message_stop``, and nothing else completes a stream."""
 
     __slots__ = (
         "_input",
@@ -128,12 +130,20 @@ class EventParser:
         reason = map_finish_reason(self.stop_reason)
         return Finish(reason=reason, raw_reason=self.stop_reason, usage=self.usage)
 
-    def feed(self, name: str, data: str, out: list[ChatEvent]) -> bool:
-        """Parse one SSE event (``name`` is its ``event:`` field) into ``out``."""
+    def feed(self, event: ServerSentEvent, out: list[ChatEvent]) -> bool:
+        """Parse one SSE event (its ``event:`` field names it) into ``out``."""
+        name = event.event
         if name == "ping":
             return False
-        payload = json_object(data, self.provider, "an event")
+        payload = json_object(event.data, self.provider, "an event")
         return self.handle(payload, out, name)
+
+    def end(self, lost: bool) -> list[ChatEvent]:
+        """The body ended before ``message_stop``: however much came, the answer is cut."""
+        raise UpstreamDisconnected(
+            f"{self.provider}: upstream closed the stream before message_stop",
+            provider=self.provider,
+        )
 
     def handle(self, payload: dict[str, Any], out: list[ChatEvent], name: str = "") -> bool:
         """Handle one decoded event; its JSON ``type`` wins over the SSE event name."""

@@ -23,16 +23,20 @@ back), in one linear pass. It is emitted *in order* among the SSE events, as an 
 A bare object still open when an SSE field line or the end of the body arrives is emitted as it
 is, and fails to parse there. Other stray lines are ignored, as WHATWG says.
 
-It hooks ``SSEDecoder._line``, the per-line step of the shared decoder, so line splitting, CR/LF
-handling across chunks and the ``max_event_bytes`` bound stay in one place; the bare buffer is
-held to the same bound.
+It is a decoder of its own (``aichatflow.sse.Decoder``) composed of the shared parts rather than a
+subclass: the same ``LineSplitter`` cuts the lines (CR/LF rules and pairs across reads exactly as
+for plain SSE), and every line that is not part of a bare object goes to an ``SSEDecoder``'s
+``feed_line``, so the field rules and the ``max_event_bytes`` bound stay in one place; the bare
+buffer is held to the same bound.
 """
 
 from __future__ import annotations
 
 import re
 
-from ...sse.decode import EventTooLargeWithPartial, ServerSentEvent, SSEDecoder
+from ...sse.decode import ServerSentEvent, SSEDecoder
+from ...sse.exceptions import SSEEventTooLarge
+from ...sse.lines import LineSplitter
 
 BARE = "gemini-bare-json"
 """The event name given to a JSON object that arrived without ``data:``."""
@@ -44,15 +48,25 @@ _STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]')
 """A JSON string (skipped whole) or a bracket (counted)."""
 
 
-class GeminiSSEDecoder(SSEDecoder):
-    """``SSEDecoder`` plus bare JSON objects; call ``close()`` when the body ends."""
+class GeminiSSEDecoder:
+    """Gemini's ``?alt=sse`` body: SSE events plus bare JSON objects, in order."""
 
-    __slots__ = ("_bare", "_depth")
+    __slots__ = ("_bare", "_depth", "_lines", "_sse", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int) -> None:
-        super().__init__(max_event_bytes)
+        self.max_event_bytes = max_event_bytes
+        self._lines = LineSplitter()
+        self._sse = SSEDecoder(max_event_bytes)  # only its field layer (feed_line) is used
         self._bare = bytearray()
         self._depth = 0  # brackets open in the bare object so far
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        for raw in self._lines.split(chunk):
+            self._line(raw, events)
+        if self._sse.pending_bytes + len(self._lines.rest) > self.max_event_bytes:
+            raise SSEEventTooLarge(self.max_event_bytes, events)
+        return events
 
     def close(self) -> list[ServerSentEvent]:
         """Events still pending at the end of the body: an unterminated last line is ended
@@ -64,8 +78,8 @@ class GeminiSSEDecoder(SSEDecoder):
 
     def _line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
         if self._bare:
-            if not raw:  # JSON whitespace; still a blank line to the base class
-                super()._line(raw, events)
+            if not raw:  # JSON whitespace; still a blank line to SSE
+                self._sse.feed_line(raw, events)
                 return
             if _FIELD.match(raw) is None:
                 self._add_bare(raw, events)
@@ -74,13 +88,13 @@ class GeminiSSEDecoder(SSEDecoder):
         elif raw and raw.removeprefix(_BOM).lstrip()[:1] == b"{":
             self._add_bare(raw, events)
             return
-        super()._line(raw, events)
+        self._sse.feed_line(raw, events)
 
     def _add_bare(self, raw: bytes, events: list[ServerSentEvent]) -> None:
         self._bare += raw
         self._bare += b"\n"
         if len(self._bare) > self.max_event_bytes:
-            raise EventTooLargeWithPartial(self.max_event_bytes, events)
+            raise SSEEventTooLarge(self.max_event_bytes, events)
         for token in _STRUCTURE.findall(raw):
             if token in b"{[":
                 self._depth += 1

@@ -11,7 +11,8 @@ Each SSE event (and each bare JSON object, see ``_decode.py``) is one whole resp
   is carried by ``Finish`` rather than an ``UsageUpdate`` per chunk, which would double the
   frames a client receives for no information;
 * ``finishReason`` arrives on the final chunk; there is no terminator after it, so the parser
-  only records it and the provider emits ``Finish`` when the body ends.
+  only records it and emits ``Finish`` when the body ends (``end``), even when the connection
+  is lost rather than closed there: that chunk was Gemini's last, and nothing is missing.
 
 Errors come as ``{"error": {"code", "message", "status"}}``, in a ``data:`` line or bare; they are
 mapped by gRPC ``status`` first, then by HTTP ``code`` (never by message text). A key Google
@@ -25,7 +26,13 @@ from typing import Any
 
 import orjson
 
-from ...errors import ProviderError, UpstreamBadResponse, error_for_code, redacted_excerpt
+from ...errors import (
+    ProviderError,
+    UpstreamBadResponse,
+    UpstreamDisconnected,
+    error_for_code,
+    redacted_excerpt,
+)
 from ...events import (
     ChatEvent,
     Finish,
@@ -35,6 +42,7 @@ from ...events import (
     ToolCallDelta,
     Usage,
 )
+from ...sse.decode import ServerSentEvent
 from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
@@ -124,7 +132,8 @@ def gemini_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...
 
 
 class ResponseParser:
-    """Stateful: one per upstream response."""
+    """A ``Parser[ServerSentEvent]`` (``providers/_batches.py``); stateful: one per response.
+    ``feed`` never ends the stream: only the end of the body does."""
 
     __slots__ = ("_calls", "finish_raw", "finish_reason", "provider", "secrets", "usage")
 
@@ -144,9 +153,10 @@ class ResponseParser:
         )
         return Finish(reason=reason, raw_reason=self.finish_raw, usage=self.usage)
 
-    def feed(self, data: str, out: list[ChatEvent]) -> None:
-        """Parse one whole ``GenerateContentResponse`` (or error) into ``out``."""
-        response = json_object(data, self.provider, "a frame")
+    def feed(self, event: ServerSentEvent, out: list[ChatEvent]) -> bool:
+        """Parse one whole ``GenerateContentResponse`` (or error), from a ``data:`` field or
+        bare (``_decode.py``), into ``out``."""
+        response = json_object(event.data, self.provider, "a frame")
         if "error" in response:
             raise gemini_error(response, self.provider, self.secrets)
         try:
@@ -156,6 +166,17 @@ class ResponseParser:
                 f"{self.provider}: upstream sent a response of an unexpected shape",
                 provider=self.provider,
             ) from None
+        return False
+
+    def end(self, lost: bool) -> list[ChatEvent]:
+        """Complete once a ``finishReason`` (or a blocked prompt) has come, however the body
+        ended; cut short otherwise."""
+        if self.finish_raw is None:
+            raise UpstreamDisconnected(
+                f"{self.provider}: upstream ended the stream before it finished",
+                provider=self.provider,
+            )
+        return [self.finish()]
 
     def _response(self, response: dict[str, Any], out: list[ChatEvent]) -> None:
         usage = response.get("usageMetadata")

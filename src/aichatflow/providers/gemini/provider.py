@@ -9,35 +9,21 @@ disconnect. Once a ``finishReason`` has arrived, a connection lost before the HT
 closed (a FIN without the chunked terminator) loses nothing of the answer, and the stream still
 ends with ``Finish``: that chunk is Gemini's last one, and its only end-of-answer signal.
 
-Per upstream read, every complete SSE event (and bare JSON object, see ``_decode.py``) is parsed
-and the events are handed over as one batch. Leaving the ``async with`` (normal end, error, or
-the consumer closing or cancelling us) closes the upstream response at once.
+The body is SSE plus Gemini's bare JSON error objects (``_decode.py``); the parser and its
+``end`` are in ``_events.py``. Reading, batching and retries are ``HttpProvider``'s.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
-from ...chat_stream import ChatStream, aclose_quietly
-from ...errors import (
-    AIChatFlowError,
-    ConfigError,
-    EventTooLarge,
-    ProviderError,
-    UpstreamAuth,
-    UpstreamBadResponse,
-    UpstreamDisconnected,
-    error_from_status,
-)
-from ...events import ChatEvent, StreamStart
+from ...errors import ConfigError, ProviderError, UpstreamAuth
 from ...messages import ChatRequest
-from ...sse.decode import EventTooLargeWithPartial
-from .._http import UpstreamResponse
+from ...sse.decode import ServerSentEvent
 from .._http_options import HttpProviderConfig
 from .._http_provider import HttpProvider
 from ._convert import request_body
@@ -50,7 +36,7 @@ KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite")
 
 
-class GeminiProvider(HttpProvider):
+class GeminiProvider(HttpProvider[ServerSentEvent]):
     """Streams ``generateContent`` answers from the Gemini API (or anything speaking it)."""
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
@@ -87,91 +73,23 @@ class GeminiProvider(HttpProvider):
             and "generateContent" in m.get("supportedGenerationMethods", ["generateContent"])
         ]
 
-    def stream(self, request: ChatRequest) -> ChatStream:
-        body = orjson.dumps(request_body(request, include_thoughts=self.include_thoughts))
-        url = self.url(request.model)
+    def upstream_request(self, request: ChatRequest) -> tuple[str, Any]:
+        body = request_body(request, include_thoughts=self.include_thoughts)
+        return self.url(request.model), body
 
-        def attempt() -> AsyncIterator[list[ChatEvent]]:
-            return self._attempt(request.model, url, body)
+    def decoder(self) -> GeminiSSEDecoder:
+        return GeminiSSEDecoder(self.max_event_bytes)
 
-        return self.retried(attempt)
+    def parser(self, model: str) -> ResponseParser:
+        return ResponseParser(self.name, self.secrets)
 
-    async def _attempt(self, model: str, url: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
-        secrets = self.secrets
-        async with self._http.stream("POST", url, headers=self._headers, body=body) as resp:
-            if resp.status != 200:
-                raw = await resp.read(self._http.options.max_error_body)
-                raise self._status_error(resp, raw, secrets)
-            yield [StreamStart(model=f"{self.name}/{model}", response_id=uuid.uuid4().hex)]
-            async for batch in self._events(resp, ResponseParser(self.name, secrets)):
-                yield batch
-
-    def _status_error(
-        self, resp: UpstreamResponse, raw: bytes, secrets: tuple[str, ...]
-    ) -> ProviderError:
+    def status_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
         """``error_from_status``, except that Gemini answers a bad key with 400
         ``INVALID_ARGUMENT`` and says so only in ``details[].reason``: that is an auth error."""
-        error = error_from_status(
-            resp.status, raw, resp.headers, provider=self.name, secrets=secrets
-        )
-        if resp.status == 400 and _bad_key(raw):
-            return UpstreamAuth(error.message, provider=self.name, status_code=resp.status)
+        error = super().status_error(status, body, headers)
+        if status == 400 and _bad_key(body):
+            return UpstreamAuth(error.message, provider=self.name, status_code=status)
         return error
-
-    async def _events(
-        self, resp: UpstreamResponse, parser: ResponseParser
-    ) -> AsyncIterator[list[ChatEvent]]:
-        decoder = GeminiSSEDecoder(self.max_event_bytes)
-        chunks = resp.chunks()
-        try:
-            while True:
-                chunk: bytes | None
-                lost: UpstreamDisconnected | None = None
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    chunk = None
-                except UpstreamDisconnected as exc:
-                    chunk, lost = None, exc
-                out, error = self._parse(decoder, parser, chunk)
-                if lost is not None and isinstance(error, UpstreamBadResponse):
-                    error = None  # a frame cut short by the lost connection, not a bad one
-                if chunk is None and error is None:
-                    if parser.finish_raw is None:
-                        error = lost or UpstreamDisconnected(
-                            f"{self.name}: upstream ended the stream before it finished",
-                            provider=self.name,
-                        )
-                    else:
-                        out.append(parser.finish())
-                if out:  # what came before a bad frame in the same read still counts
-                    yield out
-                if error is not None:
-                    raise error
-                if chunk is None:
-                    return
-        finally:
-            await aclose_quietly(chunks)  # a failure closing must not hide why we stopped
-
-    @staticmethod
-    def _parse(
-        decoder: GeminiSSEDecoder, parser: ResponseParser, chunk: bytes | None
-    ) -> tuple[list[ChatEvent], AIChatFlowError | None]:
-        """The events of one read (``None``: the end of the body), and the failure that cut
-        them short, if any."""
-        out: list[ChatEvent] = []
-        try:
-            try:
-                sse_events = decoder.close() if chunk is None else decoder.feed(chunk)
-            except EventTooLargeWithPartial as exc:
-                for sse in exc.partial:
-                    parser.feed(sse.data, out)
-                return out, EventTooLarge(exc.limit)
-            for sse in sse_events:
-                parser.feed(sse.data, out)
-        except AIChatFlowError as exc:
-            return out, exc
-        return out, None
 
 
 def _bad_key(raw: bytes) -> bool:

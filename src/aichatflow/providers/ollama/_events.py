@@ -23,7 +23,13 @@ from typing import Any
 
 import orjson
 
-from ...errors import ProviderError, UpstreamBadRequest, UpstreamBadResponse, redacted_excerpt
+from ...errors import (
+    ProviderError,
+    UpstreamBadRequest,
+    UpstreamBadResponse,
+    UpstreamDisconnected,
+    redacted_excerpt,
+)
 from ...events import (
     ChatEvent,
     Finish,
@@ -62,7 +68,7 @@ def in_band_error(error: Any, provider: str, secrets: tuple[str, ...] = ()) -> P
 
 
 class LineParser:
-    """Stateful: one per upstream response."""
+    """A ``Parser[bytes]`` (``providers/_batches.py``); stateful: one per response."""
 
     __slots__ = ("calls", "provider", "secrets")
 
@@ -99,6 +105,14 @@ class LineParser:
         reason = map_finish_reason(raw, self.calls > 0)
         out.append(Finish(reason=reason, raw_reason=raw, usage=usage))
         return True
+
+    def end(self, lost: bool) -> list[ChatEvent]:
+        """Only a ``done`` line completes a stream (a line cut in the middle is reported by
+        the decoder before this is asked)."""
+        raise UpstreamDisconnected(
+            f"{self.provider}: upstream closed the stream before the done line",
+            provider=self.provider,
+        )
 
     def _message(self, message: dict[str, Any], out: list[ChatEvent]) -> None:
         thinking = message.get("thinking")

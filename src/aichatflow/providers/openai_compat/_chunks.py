@@ -6,7 +6,8 @@ two fragments of one call in one chunk (openai-python#3201). Each call gets a st
 our own, in order of appearance.
 
 ``Finish`` is emitted at ``[DONE]`` rather than at ``finish_reason`` because OpenAI sends usage in
-a later chunk; a stream that ends after ``finish_reason`` without ``[DONE]`` is still complete.
+a later chunk; a body that closes after ``finish_reason`` without ``[DONE]`` is still complete
+(``end``), one whose connection is lost there is not: usage may have been on the way.
 
 An ``{"error": ...}`` chunk (after a 200) is typed by its structured fields (``in_band_code``):
 an ``invalid_api_key`` code or an auth type is ``upstream_auth`` and never retried, exactly as
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import error_for_code, redacted_excerpt
+from ...errors import UpstreamDisconnected, error_for_code, redacted_excerpt
 from ...events import (
     ChatEvent,
     Finish,
@@ -28,6 +29,7 @@ from ...events import (
     Usage,
     UsageUpdate,
 )
+from ...sse.decode import ServerSentEvent
 from .._payload import json_object
 
 _FINISH: dict[str, FinishReason] = {
@@ -127,7 +129,7 @@ def in_band_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ..
 
 
 class ChunkParser:
-    """Stateful: one per upstream response."""
+    """A ``Parser[ServerSentEvent]`` (``providers/_batches.py``); stateful: one per response."""
 
     __slots__ = (
         "_by_id",
@@ -158,8 +160,9 @@ class ChunkParser:
         reason = map_finish_reason(self.finish_raw)
         return Finish(reason=reason, raw_reason=self.finish_raw, usage=self.usage)
 
-    def feed(self, data: str, out: list[ChatEvent]) -> bool:
-        """Parse one SSE ``data`` payload into ``out``; True at ``[DONE]``."""
+    def feed(self, event: ServerSentEvent, out: list[ChatEvent]) -> bool:
+        """Parse one SSE event's ``data`` into ``out``; True at ``[DONE]``."""
+        data = event.data
         if data == "[DONE]":
             out.append(self.finish())
             return True
@@ -176,6 +179,15 @@ class ChunkParser:
             self.usage = parse_usage(usage)
             out.append(UsageUpdate(self.usage))
         return False
+
+    def end(self, lost: bool) -> list[ChatEvent]:
+        """No ``[DONE]``: complete if ``finish_reason`` came and the body closed normally."""
+        if self.finish_raw is None or lost:
+            raise UpstreamDisconnected(
+                f"{self.provider}: upstream closed the stream before it finished",
+                provider=self.provider,
+            )
+        return [self.finish()]
 
     def _choice(self, choice: dict[str, Any], out: list[ChatEvent]) -> None:
         delta = choice.get("delta")
