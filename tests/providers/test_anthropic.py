@@ -1,6 +1,6 @@
-"""The Anthropic Messages provider: the shared contract on three recorded streams, the request
-conversion, the event parser, and faults through a real aichatflow server (docs/reliability.md, T09,
-T10, T12).
+"""The Anthropic Messages provider: the request conversion, the event parser, and faults through
+a real aichatflow server (docs/reliability.md, T09, T10, T12). The shared contract runs on its
+three recorded streams in ``test_contract.py`` (cases in ``cases/anthropic.py``).
 
 Fixtures are real API bytes (``tests/fixtures/anthropic/README.md`` says where each comes from).
 """
@@ -31,7 +31,7 @@ from aichatflow.providers.anthropic import AnthropicProvider
 from aichatflow.providers.anthropic._convert import request_body
 from aichatflow.providers.anthropic._events import EventParser, map_finish_reason
 from aichatflow.providers.base import Provider
-from aichatflow.transcript import Transcript, accumulate
+from aichatflow.transcript import accumulate
 from tests.support.server import LogCapture, RunningServer
 from tests.support.upstream import (
     Action,
@@ -49,7 +49,7 @@ from tests.support.upstream import (
 from tests.upstream._client import NATIVE, OPENAI, assert_clean, chat
 from tests.upstream._client import request_body as client_body
 
-from .contract import ProviderCase, collect, contract_tests, fixture
+from .contract import collect, fixture
 
 KEY = "sk-ant-api03-very-secret-test-key"
 
@@ -81,61 +81,6 @@ END = sse("message_stop")
 def text_delta(text: str) -> bytes:
     delta = {"type": "text_delta", "text": text}
     return sse("content_block_delta", {"index": 0, "delta": delta})
-
-
-# --- the contract, on three recorded streams ---------------------------------------------------
-
-
-def _basic(t: Transcript) -> None:
-    assert t.text == "Hello there!"
-    assert t.response_id == "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK"
-    assert (t.finish_reason, t.raw_finish_reason) == ("stop", "end_turn")
-    assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (11, 6)
-
-
-def _tool_use(t: Transcript) -> None:
-    assert t.text == "I'll check the current weather in Paris for you."
-    assert [(c.index, c.id, c.name) for c in t.tool_calls] == [
-        (0, "toolu_01NRLabsLyVHZPKxbKvkfSMn", "get_weather")
-    ]
-    assert json.loads(t.tool_calls[0].arguments) == {"location": "Paris"}
-    assert (t.finish_reason, t.raw_finish_reason) == ("tool-calls", "tool_use")
-    assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (377, 65)
-
-
-def _thinking(t: Transcript) -> None:
-    assert t.reasoning.startswith('The user has simply said "hey" as a greeting')
-    assert t.reasoning.endswith("how I can help them today.")
-    assert t.reasoning_signature.startswith("ErUBCkYIARgCIkACJWxz")
-    assert t.reasoning_signature.endswith("+2b/pA==")
-    assert len(t.reasoning_redacted) == 1 and t.reasoning_redacted[0].startswith("EmwKAhgB")
-    assert t.text.startswith("Hello! I'm Assistant") and t.text.endswith("best to help.")
-    assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (778, 104)
-
-
-_ERRORS = {
-    401: b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}',
-    429: b'{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}',
-    503: b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
-}
-
-for _name, _file, _check in [
-    ("basic", "basic_response.sse", _basic),
-    ("tool_use", "tool_use.sse", _tool_use),
-    ("thinking", "thinking.sse", _thinking),
-]:
-    _case = ProviderCase(
-        name=f"anthropic-{_name}",
-        make=_provider,
-        fixture=fixture("anthropic", _file),
-        content_type="text/event-stream; charset=utf-8",
-        expected=_check,
-        error_bodies=_ERRORS,
-    )
-    for _test, _fn in contract_tests(_case).items():
-        # basic_response's first half ends before its first delta: nothing to close after.
-        if not (_name == "basic" and _test == "test_contract_close_mid_stream"):
-            globals()[f"{_test}_{_name}"] = _fn
 
 
 # --- request conversion ------------------------------------------------------------------------
