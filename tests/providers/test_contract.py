@@ -87,7 +87,10 @@ async def test_closing_mid_stream_closes_the_upstream_connection(
             await asyncio.sleep(0.005)  # the loop must run: transports close on its next turn
         peer = rec.peer_closed_at
         assert peer is not None, "the upstream connection stayed open after aclose()"
-        assert peer - closed < 0.25
+        # At once, not when the upstream's stall (which never ends) would: milliseconds on a
+        # quiet machine, 1 s leaves a busy one room. The 250 ms budget of a client leaving is
+        # measured end to end in tests/upstream/test_disconnect.py.
+        assert peer - closed < 1.0
     finally:
         await provider.aclose()
 
