@@ -13,9 +13,18 @@ from aichatflow.server import create_app
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
 
-hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
-hypothesis_settings.register_profile("dev", deadline=None)
-hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+HYPOTHESIS_PROFILE = "ci" if os.environ.get("CI") else "dev"
+"""The Hypothesis profile of this run: ``ci`` when the ``CI`` environment variable is set
+(``.ci/run`` sets it), else ``dev``. ``dev`` runs 25 examples a property, so a local run stays
+quick; ``ci`` runs the full count (100, or a test's own larger ``max_examples``, as in
+``tests/sse/test_properties.py``), derandomized so that a red CI run replays the same examples,
+with no example database and the failing example's blob printed. Neither has a deadline: times
+vary too much on a shared 2-core machine. ``CI=1`` runs the full counts locally."""
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, deadline=None, database=None, print_blob=True, max_examples=100
+)
+hypothesis_settings.register_profile("dev", deadline=None, max_examples=25)
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.fixture

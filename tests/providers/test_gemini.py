@@ -1,5 +1,6 @@
-"""The Gemini provider: the shared contract on three streams, the bare-JSON error trap, the end
-of a terminator-less stream, and the request it sends.
+"""The Gemini provider: the bare-JSON error trap, the end of a terminator-less stream, and the
+request it sends. The shared contract runs on its three recorded streams in ``test_contract.py``
+(cases in ``cases/gemini.py``).
 
 Fixtures are API bytes (``tests/fixtures/gemini/README.md`` says where each comes from). The
 decisive case is ``bare_error.sse``: Gemini's mid-stream error arrives as a pretty-printed JSON
@@ -31,7 +32,7 @@ from aichatflow.providers import create_provider
 from aichatflow.providers.gemini import GeminiProvider
 from aichatflow.providers.gemini._decode import BARE, GeminiSSEDecoder
 from aichatflow.providers.gemini.provider import KEY_ENVS
-from aichatflow.transcript import Transcript, accumulate
+from aichatflow.transcript import accumulate
 from tests.support.server import LogCapture, RunningServer
 from tests.support.upstream import (
     Action,
@@ -47,7 +48,7 @@ from tests.support.upstream import (
 from tests.upstream._client import NATIVE, assert_clean, chat
 from tests.upstream._client import request_body as chat_body
 
-from .contract import ProviderCase, check_grammar, contract_tests, fixture
+from .contract import check_grammar, fixture
 
 KEY = "AIzaSyTESTKEY-0123456789abcdefghijkl"
 HI = ChatRequest.model_validate(
@@ -97,66 +98,6 @@ async def run(
 
 def body_of(*actions: Action | list[Action]) -> Script:
     return Script([headers(200), *actions])
-
-
-# --- the shared contract, once per fixture -----------------------------------------------------
-
-
-def _text_usage(t: Transcript) -> None:
-    assert t.text == "Here you go!\n\n1.  **English:** Hi\n**Italian:** Ciao"
-    assert t.reasoning == "" and t.tool_calls == ()
-    assert (t.finish_reason, t.raw_finish_reason) == ("stop", "STOP")
-    assert t.usage is not None  # the last usageMetadata; thoughts are output and reasoning
-    assert (t.usage.input_tokens, t.usage.output_tokens, t.usage.reasoning_tokens) == (5, 230, 186)
-
-
-def _thinking(t: Transcript) -> None:
-    assert t.reasoning == (
-        "**Greeting the user**\n\nThe user says hi, so I will greet them \u00e9t\u00e9-style."
-    )
-    assert t.reasoning_signature == "CiQB0e2Kb7Zt1ZsXQ0k9l9RTQ2tDE3XN3LkS+v3y1J6c1Vf8a2A="
-    assert t.text == "Hello! \u00e9t\u00e9 \u2028 \U0001f600"
-    assert (t.finish_reason, t.raw_finish_reason) == ("stop", "STOP")
-    assert t.usage is not None
-    assert t.usage.as_dict() == {
-        "input_tokens": 4,
-        "output_tokens": 63,
-        "reasoning_tokens": 56,
-        "cached_input_tokens": 2,
-    }
-
-
-def _function_call(t: Transcript) -> None:
-    assert t.text == "Let me check both cities."
-    assert [(c.index, c.id, c.name, c.arguments) for c in t.tool_calls] == [
-        (0, "call_0", "get_weather", '{"city":"Paris"}'),
-        (1, "call_1", "get_weather", '{"city":"K\u00f6ln","days":2}'),
-    ]
-    assert t.reasoning_signature == "CtwBAVSoXO6Tq0q2Yc1v7m8rV4mIP8yQ=="
-    assert (t.finish_reason, t.raw_finish_reason) == ("tool-calls", "STOP")
-    assert t.usage is not None
-    assert (t.usage.input_tokens, t.usage.output_tokens) == (41, 25)
-
-
-_ERROR_BODIES = {
-    401: error_body(401, "UNAUTHENTICATED"),
-    429: error_body(429, "RESOURCE_EXHAUSTED"),
-    503: error_body(503, "UNAVAILABLE"),
-}
-for _name, _expected in [
-    ("text_usage", _text_usage),
-    ("thinking", _thinking),
-    ("function_call", _function_call),
-]:
-    _case = ProviderCase(
-        name=f"gemini-{_name}",
-        make=make,
-        fixture=fixture("gemini", f"{_name}.sse"),
-        content_type="text/event-stream",
-        expected=_expected,
-        error_bodies=_ERROR_BODIES,
-    )
-    globals().update({f"{k}_{_name}": v for k, v in contract_tests(_case).items()})
 
 
 # --- the bare JSON error (no data:) ------------------------------------------------------------
@@ -281,7 +222,9 @@ def test_decoder_is_linear_on_a_long_open_object() -> None:
     started = time.monotonic()
     assert decoder.feed(body[:-3]) == []
     events = decoder.feed(body[-3:])
-    assert time.monotonic() - started < 2.0
+    # One pass: 0.5 s on a quiet 2-core machine. A parse attempt per line would rescan a buffer
+    # growing to 800 KB 200k times, some 80 GB: over a minute.
+    assert time.monotonic() - started < 10.0
     assert len(orjson.loads(events[0].data)["a"]) == 200_001
 
 

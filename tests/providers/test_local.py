@@ -428,7 +428,9 @@ async def test_client_leaving_stops_generation(server: RunningServer) -> None:
     assert provider.stats.generations == 2, "the generation did not end"
     ended_at = provider.stats.last_ended_at
     assert ended_at is not None
-    assert ended_at - left.closed_at < 1.0
+    # The token count is the measure; the time only says the worker did not linger after its
+    # last token (a token takes tens of ms on a quiet machine, up to ten times that on a busy one).
+    assert ended_at - left.closed_at < 2.0
     assert provider.stats.last_tokens < max_tokens // 4, provider.stats
 
 
@@ -459,4 +461,6 @@ async def test_event_loop_stays_responsive_while_generating(server: RunningServe
     result = await generation
     assert result.frames[-1].event == "done"
     assert len(latencies) >= 3, "the generation ended before the probes could run"
-    assert max(latencies) < 0.2, [f"{x * 1000:.0f} ms" for x in latencies]
+    # A generation on the event loop would hold a probe for seconds (150 tokens); a busy machine
+    # adds at most a few hundred ms to a probe made between two tokens.
+    assert max(latencies) < 1.0, [f"{x * 1000:.0f} ms" for x in latencies]

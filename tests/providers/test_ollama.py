@@ -1,4 +1,5 @@
-"""The Ollama native provider: contract, parsing traps, request body, and the official client.
+"""The Ollama native provider: parsing traps, request body, and the official client (the shared
+contract runs on its three recorded streams in ``test_contract.py``, cases in ``cases/ollama.py``).
 
 The fixtures are proved real twice: the official ``ollama`` Python client (the peer docs/testing.md
 names, since no Ollama server installs here) parses every one of them from the same
@@ -32,8 +33,8 @@ from aichatflow.events import ChatEvent, Finish, ReasoningDelta, StreamStart, Te
 from aichatflow.messages import ChatRequest
 from aichatflow.providers import create_provider
 from aichatflow.providers.ollama import OllamaProvider, map_finish_reason
-from aichatflow.transcript import Transcript, accumulate
-from tests.support.fake_ollama import NDJSON, OllamaLines, model_not_found, ndjson, ndjson_stream
+from aichatflow.transcript import accumulate
+from tests.support.fake_ollama import OllamaLines, model_not_found, ndjson, ndjson_stream
 from tests.support.server import LogCapture, RunningServer
 from tests.support.upstream import (
     FakeUpstream,
@@ -46,13 +47,8 @@ from tests.support.upstream import (
 )
 from tests.upstream._client import NATIVE, OPENAI, Result, assert_clean, chat, request_body
 
-from .contract import ProviderCase, check_grammar, contract_tests, fixture, rechunk
-
-OLLAMA_ERRORS = {  # gin's {"error": "..."} bodies, as Ollama answers before streaming
-    401: b'{"error":"unauthorized"}',
-    429: b'{"error":"too many requests"}',
-    503: b'{"error":"server busy, please try again.  maximum pending requests exceeded"}',
-}
+from .cases.ollama import CASES, expect_thinking
+from .contract import ProviderCase, check_grammar, fixture, rechunk
 
 
 def make(url: str, **options: Any) -> OllamaProvider:
@@ -62,50 +58,6 @@ def make(url: str, **options: Any) -> OllamaProvider:
 def chat_request(**data: Any) -> ChatRequest:
     body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], **data}
     return ChatRequest.model_validate(body)
-
-
-def _text(t: Transcript) -> None:
-    assert (t.text, t.reasoning, t.tool_calls) == ("The sky", "", ())
-    assert (t.finish_reason, t.raw_finish_reason) == ("stop", "stop")
-    assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (26, 282)
-
-
-def _thinking(t: Transcript) -> None:
-    assert t.reasoning == "Okay, the user asks whether 10 < 23 \u2014 easy."
-    assert t.text == "Yes: 10 < 23 & 23 > 10 \u2028 d\u00e9j\u00e0 vu \U0001f600."
-    assert (t.finish_reason, t.raw_finish_reason) == ("stop", "stop")
-    assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (18, 42)
-
-
-def _tool_calls(t: Transcript) -> None:
-    assert t.reasoning == "The user wants the weather in Toronto and in Paris."
-    assert t.text == ""
-    assert [(c.index, c.id, c.name, c.arguments) for c in t.tool_calls] == [
-        (0, "call_0", "get_current_weather", '{"format":"celsius","location":"Toronto"}'),
-        (1, "call_1", "get_current_weather", '{"format":"celsius","location":"Paris, FR"}'),
-    ]
-    assert (t.finish_reason, t.raw_finish_reason) == ("tool-calls", "stop")
-    assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (122, 33)
-
-
-EXPECTED: dict[str, Callable[[Transcript], None]] = {
-    "text": _text,
-    "thinking": _thinking,
-    "tool_calls": _tool_calls,
-}
-CASES = [
-    ProviderCase(
-        name=name,
-        make=make,
-        fixture=fixture("ollama", f"{name}.ndjson"),
-        content_type=NDJSON,
-        expected=expected,
-        error_bodies=OLLAMA_ERRORS,
-    )
-    for name, expected in EXPECTED.items()
-]
-for _case in CASES:
-    globals().update({f"{k}_{_case.name}": v for k, v in contract_tests(_case).items()})
 
 
 async def run(
@@ -318,7 +270,7 @@ async def test_a_line_over_max_event_bytes_is_event_too_large(fake: FakeUpstream
 async def test_crlf_and_blank_lines_give_the_same_transcript(fake: FakeUpstream) -> None:
     body = fixture("ollama", "thinking.ndjson").replace(b"\n", b"\r\n\r\n")
     fake.default = ndjson_stream(rechunk(body, 11), stall(5))
-    _thinking(accumulate(await run(make(fake.url))))
+    expect_thinking(accumulate(await run(make(fake.url))))
 
 
 async def test_upstream_tool_call_ids_are_kept_and_whole_calls_follow_each_other(

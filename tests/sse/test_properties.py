@@ -6,10 +6,11 @@
 * T04 totality: arbitrary bytes, cut anywhere, never make the decoder raise anything but
   ``SSEEventTooLarge``, and the result does not depend on the cutting.
 
-Settings come from two profiles registered here and used as the explicit parent of each test's
-``@settings`` (so this module never changes the global profile other test files run under):
-``aichatflow-sse`` locally, ``aichatflow-sse-ci`` (``derandomize=True``, more examples) when the
-``CI`` environment variable is set. No example database is kept (hypothesis still caches
+Settings: the run's profile (``tests/conftest.py``: ``dev`` locally, 25 examples a test;
+``ci``, derandomized, when the ``CI`` environment variable is set), with this file's additions
+registered as ``aichatflow-sse`` and used as the explicit parent of each test's ``@settings`` (so
+this module never changes the global profile other test files run under). In CI each test runs
+its own full count (``examples(ci=...)``). No example database is kept (hypothesis still caches
 constants in its self-ignored ``.hypothesis/``); a failure prints the ``@reproduce_failure``
 blob to replay it.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import codecs
 import itertools
-import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,11 +35,11 @@ from aichatflow.sse import (
     encode_comment,
     encode_event,
 )
-
-CI = bool(os.environ.get("CI"))
+from tests.conftest import HYPOTHESIS_PROFILE
 
 settings.register_profile(
     "aichatflow-sse",
+    parent=settings.get_profile(HYPOTHESIS_PROFILE),
     deadline=None,  # timing varies a lot on a shared 2-core box; the file has a global budget
     database=None,
     print_blob=True,
@@ -48,15 +48,13 @@ settings.register_profile(
     report_multiple_bugs=False,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
-settings.register_profile(
-    "aichatflow-sse-ci", parent=settings.get_profile("aichatflow-sse"), derandomize=True
-)
-BASE = settings.get_profile("aichatflow-sse-ci" if CI else "aichatflow-sse")
+BASE = settings.get_profile("aichatflow-sse")
 
 
-def examples(local: int, ci: int) -> settings:
-    """Budget per test: the whole file stays well under 60 s on 2 cores in either mode."""
-    return settings(BASE, max_examples=ci if CI else local)
+def examples(ci: int) -> settings:
+    """``ci`` examples in CI (the whole file stays well under 60 s on 2 cores), the ``dev``
+    profile's count locally."""
+    return settings(BASE, max_examples=ci) if HYPOTHESIS_PROFILE == "ci" else BASE
 
 
 class Ev(NamedTuple):
@@ -209,7 +207,7 @@ def decode(chunks: list[bytes]) -> list[Ev]:
 # --------------------------------------------------------------------------- T03
 
 
-@examples(local=400, ci=2000)
+@examples(ci=2000)
 @given(stream=encoded_streams())
 def test_round_trip(stream: Encoded) -> None:
     """decode(split(encode_all(events))) == events, for every cutting of the bytes."""
@@ -246,7 +244,7 @@ def reference_decode(chunks: list[bytes]) -> list[Ev]:
     return out
 
 
-@examples(local=200, ci=1000)
+@examples(ci=1000)
 @given(stream=encoded_streams())
 def test_agrees_with_httpx_sse(stream: Encoded) -> None:
     """An independent decoder reads our encoder's output the same way.
@@ -286,7 +284,7 @@ ITEMS = st.builds(
 )
 
 
-@examples(local=400, ci=2000)
+@examples(ci=2000)
 @given(items=st.lists(ITEMS, min_size=1, max_size=20), data=st.data())
 def test_no_forging(items: list[Item], data: st.DataObject) -> None:
     """Adversarial text (spelling ``data:``, ``id:``, blank lines) never adds or merges events.
@@ -379,7 +377,7 @@ def run(chunks: list[bytes], limit: int) -> Run:
     return Run(tuple(events), too_large, decoder.last_event_id, decoder.retry, decoder.comments)
 
 
-@examples(local=300, ci=1000)
+@examples(ci=1000)
 @given(raw=RAW, limit=LIMITS, data=st.data())
 def test_decoder_is_total_and_split_independent(
     raw: bytes, limit: int, data: st.DataObject
@@ -391,7 +389,7 @@ def test_decoder_is_total_and_split_independent(
     assert run(data.draw(chunkings(raw), label="second"), limit) == whole
 
 
-@examples(local=300, ci=1000)
+@examples(ci=1000)
 @given(raw=RAW, data=st.data())
 def test_empty_reads_change_nothing(raw: bytes, data: st.DataObject) -> None:
     """``feed(b"")`` anywhere (a transport may hand one over) leaves the outcome unchanged."""

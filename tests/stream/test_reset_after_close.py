@@ -91,7 +91,8 @@ async def test_leaving_at_the_send_timeout_is_no_error(tmp_path: Path) -> None:
     assert "Traceback" not in output, output[-4000:]
     assert "negative file descriptor" not in output
     assert waits, "no health check ran while the clients were connected"
-    assert max(waits) < 1.0, f"/healthz waits, s: {[round(w, 3) for w in waits]}"
+    # The failure held /healthz 5 s and more; 2 s leaves a busy machine room.
+    assert max(waits) < 2.0, f"/healthz waits, s: {[round(w, 3) for w in waits]}"
 
 
 async def _firehose() -> AsyncIterator[ChatEvent]:

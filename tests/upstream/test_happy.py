@@ -82,12 +82,13 @@ async def test_deltas_are_forwarded_as_they_arrive(
     fake: FakeUpstream, serve: ServeFn, server_logs: LogCapture, path: str
 ) -> None:
     """Each delta must reach the client while the upstream is still generating, not when some
-    buffer fills or the stream ends (a chunker holding 64 KiB would fail this)."""
+    buffer fills or the stream ends (a chunker holding 64 KiB would fail this): before the
+    upstream sends the next one, 0.5 s later."""
     c = Chunks()
     steps = [headers(200), event(c.role())]
     for i in range(4):
-        steps += [mark(f"d{i}"), event(c.content(f"<{i}>")), sleep(0.3)]
-    steps += [event(c.finish()), done(), end_chunked()]
+        steps += [mark(f"d{i}"), event(c.content(f"<{i}>")), sleep(0.5)]
+    steps += [mark("d4"), event(c.finish()), done(), end_chunked()]
     fake.queue(Script(steps))
     result = await chat(serve().url, path)
     marks = fake.requests[0].marks
@@ -96,7 +97,7 @@ async def test_deltas_are_forwarded_as_they_arrive(
     assert len(frames) == 4
     for i, frame in enumerate(frames):
         late = frame.at - marks[f"d{i}"]
-        assert late < 0.2, f"delta {i} reached the client {late:.3f}s after the upstream sent it"
+        assert frame.at < marks[f"d{i + 1}"], f"delta {i} reached the client {late:.3f}s late"
     assert_clean(result, fake, server_logs)
 
 

@@ -1,4 +1,5 @@
-"""The provider contract, run against the built-in OpenAI-compatible adapter."""
+"""The built-in OpenAI-compatible adapter's contract case: one recorded stream with text, a tool
+call and usage."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aichatflow.providers.base import Provider
 from aichatflow.providers.openai_compat import GENERIC, OpenAICompatProvider
 from aichatflow.transcript import Transcript
 
-from .contract import ProviderCase, contract_tests, fixture
+from ..contract import ProviderCase, fixture
 
 
 def _openai(url: str, **options: Any) -> Provider:
@@ -26,12 +27,12 @@ def _expected(t: Transcript) -> None:
     assert t.usage is not None and (t.usage.input_tokens, t.usage.output_tokens) == (12, 3)
 
 
-OPENAI = ProviderCase(
-    name="openai",
-    make=_openai,
-    fixture=fixture("openai", "text_tool_usage.sse"),
-    content_type="text/event-stream",
-    expected=_expected,
-)
-
-globals().update(contract_tests(OPENAI))
+CASES = [
+    ProviderCase(
+        name="openai",
+        make=_openai,
+        fixture=fixture("openai", "text_tool_usage.sse"),
+        content_type="text/event-stream",
+        expected=_expected,
+    )
+]

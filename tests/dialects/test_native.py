@@ -1,0 +1,66 @@
+"""The native dialect's frames: numbered ids, runs of one kind merged, nothing after the
+terminal frame, no text able to forge a frame, reasoning signatures never merged."""
+
+from __future__ import annotations
+
+import orjson
+
+from aichatflow import Finish, ReasoningDelta, TextDelta, Usage, UsageUpdate, accumulate
+from aichatflow.dialects import NativeDialect
+from aichatflow.sse import SSEDecoder
+
+
+def test_native_dialect_merges_text_runs_and_numbers_frames() -> None:
+    d = NativeDialect("sid", "m/x")
+    body = d.open() + d.render(
+        [
+            ReasoningDelta("a"),
+            ReasoningDelta("b"),
+            TextDelta("He"),
+            TextDelta("llo"),
+            UsageUpdate(Usage(input_tokens=1, output_tokens=2)),
+            Finish(reason="stop"),
+            TextDelta("after the end"),
+        ]
+    )
+    events = SSEDecoder().feed(body)
+    assert [(e.event, e.id) for e in events] == [
+        ("start", "sid.0"),
+        ("reasoning", "sid.1"),
+        ("text", "sid.2"),
+        ("usage", "sid.3"),
+        ("done", "sid.4"),
+    ]
+    assert orjson.loads(events[2].data) == {"text": "Hello"}
+    assert orjson.loads(events[4].data)["usage"]["output_tokens"] == 2
+    assert d.terminal and d.render([TextDelta("x")]) == b""
+
+
+def test_native_dialect_frames_cannot_be_injected() -> None:
+    d = NativeDialect("sid", "m")
+    evil = "x\n\nevent: done\ndata: {}\r\n\r\n"
+    events = SSEDecoder().feed(d.render([TextDelta(evil)]))
+    assert [e.event for e in events] == ["text"]
+    assert orjson.loads(events[0].data)["text"] == evil
+
+
+def test_reasoning_signatures_are_kept_apart_and_never_merged() -> None:
+    d = NativeDialect("sid", "m")
+    body = d.render(
+        [
+            ReasoningDelta("think "),
+            ReasoningDelta("more"),
+            ReasoningDelta("", signature="SIG"),
+            ReasoningDelta("", redacted="BLOB"),
+            TextDelta("ok"),
+        ]
+    )
+    frames = [(e.event, orjson.loads(e.data)) for e in SSEDecoder().feed(body)]
+    assert frames == [
+        ("reasoning", {"text": "think more"}),
+        ("reasoning", {"text": "", "signature": "SIG"}),
+        ("reasoning", {"text": "", "redacted": "BLOB"}),
+        ("text", {"text": "ok"}),
+    ]
+    t = accumulate([ReasoningDelta("a", signature="S1"), ReasoningDelta("", redacted="R")])
+    assert (t.reasoning, t.reasoning_signature, t.reasoning_redacted) == ("a", "S1", ("R",))
