@@ -3,12 +3,10 @@
 Everything else sees ``HttpClient.stream(...)`` yielding an ``UpstreamResponse`` (status, lower-
 cased headers, an async iterator of body chunks) and typed errors from ``aichatflow.errors``.
 
-Why aiohttp: measured through the OpenAI-compatible adapter's decoder and parser
-(``benchmarks/http_clients.py``, 2 cores, median of 3), aiohttp's ``iter_any()`` cost 3.8 µs of
-CPU per event in burst against 10.7 µs for httpx's ``aiter_raw()``, and 11.5 against 36.4 µs when
-every event arrives in its own read. It also hands over *everything already received* per item
-(about 1,300 events per item in burst), which is what lets the engine write a lagging client's
-backlog in one send; httpx yields one item per HTTP chunk.
+Why aiohttp: through the OpenAI-compatible adapter's decoder and parser it costs about a third
+of httpx's CPU per event, and it hands over *everything already received* per item, which is
+what lets the engine write a lagging client's backlog in one send; httpx yields one item per
+HTTP chunk (docs/performance.md, "Reading upstreams: which HTTP client").
 
 Errors never carry the request URL or headers (a Gemini-style ``?key=`` or a bearer token would
 leak into logs and frames); they name the provider and the kind of failure only.
@@ -41,9 +39,9 @@ def _untraced(exc: BaseException) -> BaseException:
     """``exc`` and the exceptions it was raised from, with their tracebacks dropped.
 
     A failed connection leaves a reference cycle in the HTTP stack (aiohappyeyeballs keeps the
-    exception in a list in the very frame its traceback holds), 70-80 objects per attempt
-    that only a full garbage collection frees; ``serve`` runs one rarely (``tune_gc``), so an
-    unreachable upstream grew the server with every retry. The frames are only reachable through
+    exception in a list in the very frame its traceback holds), a cycle only a full garbage
+    collection frees; ``serve`` runs one rarely (``tune_gc``), so an unreachable upstream would
+    grow the server with every attempt (docs/performance.md, "No reference cycle per stream"). The frames are only reachable through
     the tracebacks, and nothing reads them: errors are reported by type, never with a stack.
     """
     seen: set[int] = set()
