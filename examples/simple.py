@@ -1,5 +1,5 @@
-"""The original aiChatFlow "simple" demo, keyless: a producer writes to an output channel, the browser
-sees the words arrive one by one.
+"""The original aiChatFlow "simple" demo, keyless: a producer writes to an output channel, the
+browser sees the words arrive one by one.
 
     .venv/bin/python examples/simple.py      # then: curl -N -X POST http://127.0.0.1:8081/stream
 

@@ -41,8 +41,9 @@ def _untraced(exc: BaseException) -> BaseException:
     A failed connection leaves a reference cycle in the HTTP stack (aiohappyeyeballs keeps the
     exception in a list in the very frame its traceback holds), a cycle only a full garbage
     collection frees; ``serve`` runs one rarely (``tune_gc``), so an unreachable upstream would
-    grow the server with every attempt (docs/performance.md, "No reference cycle per stream"). The frames are only reachable through
-    the tracebacks, and nothing reads them: errors are reported by type, never with a stack.
+    grow the server with every attempt (docs/performance.md, "No reference cycle per stream").
+    The frames are only reachable through the tracebacks, and nothing reads them: errors are
+    reported by type, never with a stack.
     """
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
