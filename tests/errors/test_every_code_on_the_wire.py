@@ -19,7 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aichatflow.dialects import NativeDialect, OpenAICompletionDialect, OpenAIStreamDialect
+from aichatflow.dialects import (
+    NativeDialect,
+    OpenAICompletionDialect,
+    OpenAIStreamDialect,
+    RawSSEDialect,
+)
 from aichatflow.dialects.base import Dialect
 from aichatflow.error_codes import ERRORS
 from aichatflow.errors import ProviderError
@@ -54,10 +59,10 @@ async def _raising_route(request: Request) -> Response:
     raise _raise(request.path_params["code"])
 
 
-def _source(code: str, after_content: bool) -> AsyncIterator[ChatEvent]:
-    async def events() -> AsyncIterator[ChatEvent]:
+def _source(code: str, after_content: bool, raw: bool) -> AsyncIterator[ChatEvent | bytes]:
+    async def events() -> AsyncIterator[ChatEvent | bytes]:
         if after_content:
-            yield TextDelta("partial ")
+            yield b"event: text\ndata: partial\n\n" if raw else TextDelta("partial ")
         raise _raise(code)
 
     return events()
@@ -68,11 +73,13 @@ async def _stream_route(request: Request) -> EventStreamResponse:
     dialect: Dialect[Any]
     if request.url.path.startswith("/api/"):
         dialect = NativeDialect("native-sid", "m")
+    elif request.url.path.startswith("/raw/"):  # SSEWriter's: the native error shape
+        dialect = RawSSEDialect("native-sid")
     elif request.query_params.get("stream"):
         dialect = OpenAIStreamDialect("openai-sid", "m")
     else:
         dialect = OpenAICompletionDialect("openai-sid", "m")
-    source = _source(code, after_content=phase == "after")
+    source = _source(code, phase == "after", isinstance(dialect, RawSSEDialect))
     return EventStreamResponse(source, dialect=dialect, limits=StreamLimits(heartbeat=30))
 
 
@@ -83,6 +90,7 @@ def server() -> Iterator[RunningServer]:
         Route("/api/raise/{code}", _raising_route),
         Route("/v1/raise/{code}", _raising_route),
         Route("/api/fail/{code}/{phase}", _stream_route),
+        Route("/raw/fail/{code}/{phase}", _stream_route),
         Route("/v1/fail/{code}/{phase}", _stream_route),
     ]
     with serve(app) as running:
@@ -109,12 +117,16 @@ def test_a_route_error_in_the_shape_of_its_path(server: RunningServer, code: str
     }
 
 
+@pytest.mark.parametrize("prefix", ["/api", "/raw"])
 @pytest.mark.parametrize("code", CODES)
-def test_native_stream_errors_are_terminal_frames(server: RunningServer, code: str) -> None:
-    """The native protocol sends its headers at once: an error before the first content is a
-    frame too, after ``start``."""
-    for phase, names in (("before", ["start", "error"]), ("after", ["start", "text", "error"])):
-        got = _get(server, f"/api/fail/{code}/{phase}")
+def test_native_stream_errors_are_terminal_frames(
+    server: RunningServer, code: str, prefix: str
+) -> None:
+    """The native protocol (and the raw ``SSEWriter`` stream) sends its headers at once: an
+    error before the first content is a frame too."""
+    start = ["start"] if prefix == "/api" else []
+    for phase, names in (("before", [*start, "error"]), ("after", [*start, "text", "error"])):
+        got = _get(server, f"{prefix}/fail/{code}/{phase}")
         assert [e.event for e in got.events] == names
         error = got.frame_error
         assert_native(error, code, request_id="native-sid")

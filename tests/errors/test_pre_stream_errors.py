@@ -23,6 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aichatflow.messages import ChatRequest
+from aichatflow.server import create_app
+from aichatflow.server.errors import error_shape_for
+from tests.conftest import make_settings
 from tests.support.client import user
 from tests.support.server import LogCapture, RunningServer
 from tests.support.upstream import FakeUpstream, Script, stall
@@ -200,3 +204,15 @@ def test_an_unexpected_failure_is_a_json_500_in_the_path_shape(
     error = assert_error_response(got, "internal_error", openai=openai)
     assert error["message"] == "internal error"
     assert b"sk-live" not in got.body and b"Traceback" not in got.body
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_each_chat_endpoint_streams_in_the_shape_its_path_answers_errors_in(stream: bool) -> None:
+    """The one prefix map (``server/errors.py``) and the dialect each chat endpoint streams in
+    name the same shape: an error reads the same before the stream and in it."""
+    app = create_app(make_settings())
+    chat = ChatRequest.model_validate({"model": "mock/chat", "messages": user(), "stream": stream})
+    for path, endpoint in app.chat_endpoints.items():
+        response = endpoint.build(app.state.registry, app.state.limits, chat)
+        assert response.dialect.error_shape is error_shape_for(path), path
+    assert {error_shape_for(p).name for p in app.chat_endpoints} == {"native", "openai"}
