@@ -110,7 +110,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> Response:
     """A route failed (a bug): 500 ``internal_error`` in the path's shape, never a traceback.
-    Starlette logs the exception after this answer is sent."""
+    Starlette then re-raises the exception, and the server logs it with its traceback."""
     error = error_event("internal_error", INTERNAL_ERROR)
     return _response(render_error(request.scope["path"], error))
 
