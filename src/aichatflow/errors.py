@@ -2,27 +2,33 @@
 
 ::
 
-    AIChatFlowError                      code              HTTP   retryable
-    ├── ConfigError                      internal_error    500    no   (a developer mistake)
-    ├── RequestError                     bad_request       400    no   (the caller's request)
-    │   ├── BodyTimeout                  request_timeout   408    yes  (a body that never ended)
-    │   ├── UnknownModel                 unknown_model     404    no
-    │   ├── BodyTooLarge                 bad_request       413    no
-    │   └── UnsupportedMediaType         unsupported_media_type 415 no (a body not sent as JSON)
-    ├── EventTooLarge                    event_too_large   502    no
-    └── ProviderError                    upstream_error    502    yes  (carries provider, status;
-        │                                                           409, other 5xx)
-        ├── UpstreamAuth                 upstream_auth     502    no   (401/402/403, no credit)
-        ├── UpstreamBadRequest           bad_request       400    no   (other 4xx upstream)
-        ├── UpstreamRateLimited          upstream_rate_limited 429 yes (retry_after)
-        ├── UpstreamOverloaded           upstream_overloaded   503 yes (503/529)
-        ├── UpstreamTimeout              upstream_timeout  504    yes
-        ├── UpstreamDisconnected         upstream_disconnected 502 yes
-        └── UpstreamBadResponse          upstream_bad_response 502 no
+    AIChatFlowError                      code
+    ├── ConfigError                      internal_error        (a developer mistake)
+    ├── RequestError                     bad_request           (the caller's request)
+    │   ├── BodyTimeout                  request_timeout       (a body that never ended)
+    │   ├── UnknownModel                 unknown_model
+    │   ├── BodyTooLarge                 body_too_large
+    │   ├── UnsupportedMediaType         unsupported_media_type (a body not sent as JSON)
+    │   └── ValidationFailed             validation_failed     (JSON, not a valid request)
+    ├── EventTooLarge                    event_too_large
+    └── ProviderError                    upstream_error        (carries provider, status;
+        │                                                       409, other 5xx)
+        ├── UpstreamAuth                 upstream_auth         (401/402/403, no credit)
+        ├── UpstreamBadRequest           bad_request           (other 4xx upstream)
+        ├── UpstreamRateLimited          upstream_rate_limited (retry_after)
+        ├── UpstreamOverloaded           upstream_overloaded   (503/529)
+        ├── UpstreamTimeout              upstream_timeout
+        ├── UpstreamDisconnected         upstream_disconnected
+        └── UpstreamBadResponse          upstream_bad_response
+
+A class names its ``code`` and nothing else: its ``http_status`` and ``retryable`` come from the
+one table of codes, ``aichatflow.error_codes.ERRORS`` (a class whose code is not in the table,
+or that sets either itself, is refused when it is defined).
 
 Only ``error_from_status`` builds status errors (never classify by message text); in-band errors
 (an error inside a 200 response) are typed by each provider's parser from the upstream's
-structured ``code``/``type``/``status`` fields, with ``error_for_code``.
+structured ``code``/``type``/``status`` fields, with ``error_for_code`` (and
+``upstream_status_code`` for an HTTP status written inside one).
 
 What is never retried, and why: ``upstream_auth`` means the upstream refused the key or the
 account, and another attempt would be refused the same way. It covers 401 and 403, their in-band
@@ -34,117 +40,58 @@ and ``API_KEY_INVALID``), and an account without credit: HTTP 402 and OpenAI's
 the caller's fault, so a fallback chain still moves on to its next deployment. ``bad_request``
 (other 4xx, an in-band ``invalid_request_error``) is the request's own and fails alike anywhere.
 
-Messages are safe to show a user: an upstream's own message goes through ``redacted_excerpt``,
-which redacts the *whole* text (configured keys, then credential shapes: ``sk-...`` including
-Anthropic's ``sk-ant-...``, Google's ``AIza...``, bearer tokens, keys in URL queries), only then
-cuts it to ``MESSAGE_LIMIT`` characters, and finally removes whatever still looks like the start
-of a secret at the cut. Cutting first would leave the head of a key that straddles the cut
-unrecognised.
+Messages are safe to show a user: an upstream's own message goes through ``redacted_excerpt``
+(``aichatflow.redaction``, re-exported here).
 
-After the response headers are sent, the stream engine turns any of these into one terminal
-``error`` frame carrying ``code``, ``message`` and ``retryable``.
+Who words an error on the wire: the dialect of the endpoint that answers it
+(``aichatflow.dialects.error_shape``), before the headers (a status and a JSON body) and after
+them (its terminal error frame), with the same message either way.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import orjson
 
-ERROR_CODES: frozenset[str] = frozenset(
-    (
-        "bad_request",
-        "unsupported_media_type",
-        "unknown_model",
-        "upstream_auth",
-        "upstream_rate_limited",
-        "upstream_overloaded",
-        "upstream_error",
-        "upstream_timeout",
-        "upstream_disconnected",
-        "upstream_bad_response",
-        "event_too_large",
-        "stream_too_long",
-        "cancelled",
-        "server_shutting_down",
-        "internal_error",
-    )
-)
-
-MESSAGE_LIMIT = 300
-"""Characters of an upstream's own message kept in an error (after redaction, see
-``redacted_excerpt``)."""
-
-REDACTED = "[REDACTED]"
-
-_SECRET_PATTERNS = re.compile(
-    r"(?i)(?P<bearer>bearer\s+)[^\s\"',]+"  # Authorization values
-    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys, Anthropic's sk-ant-...
-    r"|\bAIza[0-9A-Za-z_\-]{16,}"  # Google API keys (AIza and 35 more characters)
-    r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']+"  # in URLs
-)
-_SECRET_HEADS = re.compile(
-    r"(?i)(?:(?P<bearer>bearer\s+)[^\s\"',]*"
-    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]*"
-    r"|\bAIza[0-9A-Za-z_\-]*"
-    r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']*)\Z"
-)
-"""The start of a credential-shaped token, ending the text: what a cut leaves of a token."""
-_MIN_SECRET_HEAD = 4
-"""A known secret's first characters ending a text are removed from this many on."""
-
-
-def _keep_prefix(m: re.Match[str]) -> str:
-    return (m.group("bearer") or m.group("query") or "") + REDACTED
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove known secrets and anything shaped like a credential from ``text``."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return _SECRET_PATTERNS.sub(_keep_prefix, text)
-
-
-def redacted_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MESSAGE_LIMIT) -> str:
-    """``text`` redacted, then cut to ``limit`` characters (plus at most one ``[REDACTED]``
-    marker): the one way an upstream's message is shortened.
-
-    The order is the point: cutting first would split a secret at the cut and leave its head
-    (25 characters of a 26-character key) where neither the known-secret match nor the
-    credential patterns recognise it any more. After the cut, whatever still looks like the
-    *beginning* of a secret at the end (a known secret's first characters, ``sk-...``,
-    ``AIza...``, ``Bearer ...`` cut short, by the upstream itself or by us) is removed too, and
-    a cut that would split a ``[REDACTED]`` marker is moved before it.
-    """
-    secrets = tuple(s for s in secrets if s)
-    text = redact(text, secrets)
-    if len(text) > limit:
-        width = len(REDACTED)
-        marker = text.find(REDACTED, max(0, limit - width + 1), limit + width - 1)
-        text = text[: marker if marker != -1 else limit]
-    return _without_secret_head(text, secrets)
-
-
-def _without_secret_head(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        for size in range(len(secret) - 1, _MIN_SECRET_HEAD - 1, -1):
-            if text.endswith(secret[:size]):
-                text = text[: len(text) - size] + REDACTED
-                break
-    return _SECRET_HEADS.sub(_keep_prefix, text, count=1)
+from .error_codes import ERROR_CODES, ERRORS, HTTP_STATUS_BY_CODE, RETRYABLE_CODES
+from .redaction import MESSAGE_LIMIT, REDACTED, redact, redacted_excerpt
 
 
 class AIChatFlowError(Exception):
-    """Root of every error aichatflow raises on purpose."""
+    """Root of every error aichatflow raises on purpose.
 
-    code: str = "internal_error"
-    http_status: int = 500
-    retryable: bool = False
+    A subclass sets ``code`` only; ``http_status`` and ``retryable`` are read from the table of
+    codes (``error_codes.ERRORS``), so no class can disagree with it.
+    """
+
+    code: ClassVar[str] = "internal_error"
+    details: Any = None
+    """Extra structured detail for the JSON error (``ValidationFailed``'s locations)."""
+    retry_after: float | None = None
+    """Seconds after which a retry may succeed (``Retry-After``), when that is known."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.code not in ERRORS:
+            raise TypeError(f"{cls.__name__}.code {cls.code!r} is not in error_codes.ERRORS")
+        for name in ("http_status", "retryable"):
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} sets {name}: error_codes.ERRORS decides it")
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def http_status(self) -> int:
+        """The status of this error's code, when it is answered before the headers."""
+        return ERRORS[self.code].status
+
+    @property
+    def retryable(self) -> bool:
+        return ERRORS[self.code].retryable
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
@@ -158,12 +105,10 @@ class RequestError(AIChatFlowError):
     """The caller's request is invalid."""
 
     code = "bad_request"
-    http_status = 400
 
 
 class UnknownModel(RequestError):
     code = "unknown_model"
-    http_status = 404
 
     def __init__(self, model: str, known: Iterable[str] = ()) -> None:
         listed = ", ".join(sorted(known)[:20])
@@ -176,8 +121,6 @@ class BodyTimeout(RequestError):
     """The request body did not arrive within ``body_timeout`` (``HttpSettings``)."""
 
     code = "request_timeout"
-    http_status = 408
-    retryable = True
 
     def __init__(self, timeout: float) -> None:
         super().__init__(f"the request body was not received within {timeout:g} s")
@@ -185,10 +128,10 @@ class BodyTimeout(RequestError):
 
 
 class BodyTooLarge(RequestError):
-    http_status = 413
+    code = "body_too_large"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"request body is larger than {limit} bytes")
+        super().__init__(f"the request body is larger than {limit} bytes")
         self.limit = limit
 
 
@@ -201,14 +144,24 @@ class UnsupportedMediaType(RequestError):
     """
 
     code = "unsupported_media_type"
-    http_status = 415
+
+
+class ValidationFailed(RequestError):
+    """The body is JSON but not a valid request (422, with pydantic's error locations)."""
+
+    code = "validation_failed"
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        first = details[0] if details else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        super().__init__(f"invalid request: {where}: {first.get('msg', 'invalid value')}")
+        self.details = details
 
 
 class EventTooLarge(AIChatFlowError):
     """One upstream event exceeded ``max_event_bytes``: refusing to buffer more."""
 
     code = "event_too_large"
-    http_status = 502
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"an upstream event exceeded {limit} bytes")
@@ -219,8 +172,6 @@ class ProviderError(AIChatFlowError):
     """The upstream failed. ``status_code`` is the upstream's HTTP status, when there was one."""
 
     code = "upstream_error"
-    http_status = 502
-    retryable = True
 
     def __init__(
         self,
@@ -238,28 +189,22 @@ class ProviderError(AIChatFlowError):
 
 class UpstreamAuth(ProviderError):
     code = "upstream_auth"
-    retryable = False
 
 
 class UpstreamBadRequest(ProviderError):
     code = "bad_request"
-    http_status = 400
-    retryable = False
 
 
 class UpstreamRateLimited(ProviderError):
     code = "upstream_rate_limited"
-    http_status = 429
 
 
 class UpstreamOverloaded(ProviderError):
     code = "upstream_overloaded"
-    http_status = 503
 
 
 class UpstreamTimeout(ProviderError):
     code = "upstream_timeout"
-    http_status = 504
 
 
 class UpstreamDisconnected(ProviderError):
@@ -268,39 +213,6 @@ class UpstreamDisconnected(ProviderError):
 
 class UpstreamBadResponse(ProviderError):
     code = "upstream_bad_response"
-    retryable = False
-
-
-HTTP_STATUS_BY_CODE: dict[str, int] = {
-    "bad_request": 400,
-    "unsupported_media_type": 415,
-    "unknown_model": 404,
-    "upstream_auth": 502,
-    "upstream_rate_limited": 429,
-    "upstream_overloaded": 503,
-    "upstream_error": 502,
-    "upstream_timeout": 504,
-    "upstream_disconnected": 502,
-    "upstream_bad_response": 502,
-    "event_too_large": 502,
-    "stream_too_long": 504,
-    "cancelled": 499,
-    "server_shutting_down": 503,
-    "internal_error": 500,
-}
-"""The HTTP status for each error code, used when a failure happens before the headers."""
-
-RETRYABLE_CODES: frozenset[str] = frozenset(
-    (
-        "upstream_rate_limited",
-        "upstream_overloaded",
-        "upstream_error",
-        "upstream_timeout",
-        "upstream_disconnected",
-        "stream_too_long",
-        "server_shutting_down",
-    )
-)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -340,9 +252,11 @@ def upstream_message(body: bytes, fallback: str, secrets: Iterable[str] = ()) ->
 
 
 _BY_STATUS: dict[int, type[ProviderError]] = {
+    400: UpstreamBadRequest,
     401: UpstreamAuth,
     402: UpstreamAuth,  # Payment Required (DeepSeek's "Insufficient Balance"): the account
     403: UpstreamAuth,
+    404: UpstreamBadRequest,  # no such model (or path) upstream: the same request fails again
     408: UpstreamTimeout,
     409: ProviderError,  # Conflict: OpenAI's docs say retry (a lock held upstream), as its SDK does
     429: UpstreamRateLimited,
@@ -350,21 +264,27 @@ _BY_STATUS: dict[int, type[ProviderError]] = {
     504: UpstreamTimeout,
     529: UpstreamOverloaded,
 }
+"""The upstream HTTP statuses that say something specific; any other 4xx is a bad request and
+any other status an ``upstream_error``."""
+
+
+def upstream_status_code(status: int | None) -> str | None:
+    """The error code an upstream HTTP status means, for the statuses in ``_BY_STATUS``; None
+    for the others. For a status written *inside* an in-band error, where a parser that gets
+    None goes on to the error's other fields (its ``type``) rather than to a generic code."""
+    cls = _BY_STATUS.get(status) if status is not None else None
+    return cls.code if cls is not None else None
+
+
+def _provider_classes(cls: type[ProviderError]) -> list[type[ProviderError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _provider_classes(sub))]
 
 
 _BY_CODE: dict[str, type[ProviderError]] = {
-    cls.code: cls
-    for cls in (
-        ProviderError,
-        UpstreamAuth,
-        UpstreamBadRequest,
-        UpstreamRateLimited,
-        UpstreamOverloaded,
-        UpstreamTimeout,
-        UpstreamDisconnected,
-        UpstreamBadResponse,
-    )
+    cls.code: cls for cls in reversed(_provider_classes(ProviderError))
 }
+"""Each provider code's class, from the tree above (``ProviderError`` itself for
+``upstream_error``)."""
 
 
 def error_for_code(code: str, message: str, *, provider: str = "") -> ProviderError:
@@ -409,6 +329,7 @@ def error_from_status(
 
 
 __all__ = [
+    "ERRORS",
     "ERROR_CODES",
     "HTTP_STATUS_BY_CODE",
     "MESSAGE_LIMIT",
@@ -430,10 +351,12 @@ __all__ = [
     "UpstreamOverloaded",
     "UpstreamRateLimited",
     "UpstreamTimeout",
+    "ValidationFailed",
     "error_for_code",
     "error_from_status",
     "parse_retry_after",
     "redact",
     "redacted_excerpt",
     "upstream_message",
+    "upstream_status_code",
 ]

@@ -69,19 +69,19 @@ def test_retrieve_a_provider_model_and_an_alias(client: OpenAI) -> None:
 
 
 def test_retrieve_an_unknown_model_is_openai_404(client: OpenAI) -> None:
+    """The same 404 ``unknown_model``, worded the same, as a chat request for an unknown model."""
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("nope/model")
     exc = info.value
     assert exc.status_code == 404
-    assert exc.code == "model_not_found"
-    assert exc.type == "invalid_request_error"
-    assert "nope/model" in exc.message
+    assert exc.code == "unknown_model"
+    assert exc.type == "unknown_model"
     assert exc.response.headers["x-should-retry"] == "false"
     assert exc.body == {
-        "message": "The model `nope/model` does not exist",
-        "type": "invalid_request_error",
+        "message": "unknown model 'nope/model'",
+        "type": "unknown_model",
         "param": None,
-        "code": "model_not_found",
+        "code": "unknown_model",
     }
 
 

@@ -49,7 +49,7 @@ def test_schema_errors_are_422_with_a_location(server: Any, body: Any, where: st
     r = _post(server, "/api/chat", orjson.dumps(body))
     assert r.status_code == 422
     error = r.json()["error"]
-    assert error["code"] == "bad_request"
+    assert error["code"] == "validation_failed"
     assert where in error["message"]
 
 
@@ -95,7 +95,7 @@ def test_chunked_body_over_limit_without_content_length_is_413(server: Any) -> N
                 break
             response += data
     assert response.startswith(b"HTTP/1.1 413")
-    assert b'"code":"bad_request"' in response
+    assert b'"code":"body_too_large"' in response
 
 
 def test_unknown_route_and_method_are_json(server: Any) -> None:

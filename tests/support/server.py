@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp
 
+from aichatflow.config import HttpSettings
 from aichatflow.server.runner import Server, server_config
 
 
@@ -51,13 +52,16 @@ def _captures_on(names: tuple[str, ...]) -> list[tuple[str, logging.Handler]]:
 
 
 @contextmanager
-def serve(app: ASGIApp, *, log_level: str = "warning") -> Iterator[RunningServer]:
+def serve(
+    app: ASGIApp, *, log_level: str = "warning", http: HttpSettings | None = None
+) -> Iterator[RunningServer]:
+    """Run ``app``; ``http`` sets the limits the guarded protocol enforces before the app."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     captures = _captures_on(_UVICORN_LOGGERS)
-    config = server_config(app, host="127.0.0.1", port=port, log_level=log_level)
+    config = server_config(app, host="127.0.0.1", port=port, log_level=log_level, http=http)
     for name, handler in captures:  # uvicorn's logging config just removed them
         if handler not in logging.getLogger(name).handlers:
             logging.getLogger(name).addHandler(handler)

@@ -7,12 +7,10 @@ The engine owns timing, I/O and error handling; the dialect owns bytes and heade
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, TypeVar
 
 from ..events import ChatEvent, Finish, StreamError
-
-Headers = list[tuple[bytes, bytes]]
+from .error_shape import ErrorShape, Headers, retry_after_headers
 
 SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -40,6 +38,11 @@ class Dialect(Protocol[T]):
     status: int
     heartbeat: bytes
 
+    @property
+    def error_shape(self) -> ErrorShape:
+        """How this dialect words an error, before the headers and after (``error_shape.py``)."""
+        ...
+
     def headers(self) -> Headers: ...
 
     def open(self) -> bytes: ...
@@ -51,31 +54,29 @@ class Dialect(Protocol[T]):
         ...
 
     def error(self, error: StreamError) -> bytes:
-        """The terminal error frame, after the headers were sent."""
+        """The terminal error frame, after the headers were sent: ``error_shape``'s object."""
         ...
 
-    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
-        """A whole response for a failure before any header was sent."""
+    def error_response(self, error: StreamError, status: int = 0) -> tuple[int, Headers, bytes]:
+        """A whole response for a failure before any header was sent (``error_shape``'s; the
+        status is the code's own unless given)."""
         ...
-
-
-def retry_after_headers(error: StreamError) -> Headers:
-    """``Retry-After`` (whole seconds, rounded up) when the error says how long to wait."""
-    if error.retry_after is None:
-        return []
-    return [(b"retry-after", b"%d" % math.ceil(error.retry_after))]
 
 
 class DialectState:
     """What every dialect keeps per response (the attributes the engine reads)."""
 
     heartbeat = b": hb\n\n"
+    error_shape: ErrorShape
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
         self.terminal = False
         self.content = False
         self.status = 200
+
+    def error_response(self, error: StreamError, status: int = 0) -> tuple[int, Headers, bytes]:
+        return self.error_shape.response(error, self.stream_id, status=status)
 
 
 class ChatEventDialect(DialectState):
@@ -96,6 +97,7 @@ __all__ = [
     "ChatEventDialect",
     "Dialect",
     "DialectState",
+    "ErrorShape",
     "Headers",
     "retry_after_headers",
 ]

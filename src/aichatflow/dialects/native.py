@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from ..errors import HTTP_STATUS_BY_CODE
 from ..events import (
     ChatEvent,
     Finish,
@@ -26,9 +25,29 @@ from ..events import (
     Usage,
     UsageUpdate,
 )
-from .base import SSE_HEADERS, ChatEventDialect, Headers, retry_after_headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers
+from .error_shape import ErrorShape
 
 _dumps = orjson.dumps
+
+
+class NativeErrorShape(ErrorShape):
+    """``{"code", "message", "retryable", "retry_after", "request_id"}``: the data of the
+    ``error`` frame, and inside ``{"error": ...}`` (plus ``details``) as a JSON body."""
+
+    name = "native"
+
+    def fields(self, error: StreamError, request_id: str) -> dict[str, Any]:
+        return {
+            "code": error.code,
+            "message": error.message,
+            "retryable": error.retryable,
+            "retry_after": error.retry_after,
+            "request_id": request_id,
+        }
+
+
+NATIVE_ERRORS = NativeErrorShape()
 
 
 class NativeDialect(ChatEventDialect):
@@ -36,6 +55,7 @@ class NativeDialect(ChatEventDialect):
 
     headers_on_open = True
     buffered = False
+    error_shape = NATIVE_ERRORS
 
     def __init__(
         self, stream_id: str, model: str, *, retry_ms: int = 2000, deployment: str | None = None
@@ -139,7 +159,8 @@ class NativeDialect(ChatEventDialect):
             out.append(self._frame(b"done", _dumps(done)))
             self.terminal = True
         elif isinstance(event, StreamError):
-            out.append(self._frame(b"error", _dumps(self._error_body(event))))
+            error = self.error_shape.fields(event, self.stream_id)
+            out.append(self._frame(b"error", _dumps(error)))
             self.terminal = True
         elif isinstance(event, StreamStart):
             if self.deployment is not None and event.model and event.model != self.deployment:
@@ -149,22 +170,7 @@ class NativeDialect(ChatEventDialect):
             raise TypeError(f"not a ChatEvent: {event!r}")
         return self.terminal
 
-    def _error_body(self, error: StreamError) -> dict[str, Any]:
-        return {
-            "code": error.code,
-            "message": error.message,
-            "retryable": error.retryable,
-            "retry_after": error.retry_after,
-            "request_id": self.stream_id,
-        }
-
-    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
-        body = _dumps({"error": self._error_body(error)})
-        headers = [(b"content-type", b"application/json"), (b"x-request-id", self._sid)]
-        headers += retry_after_headers(error)
-        return status or HTTP_STATUS_BY_CODE.get(error.code, 500), headers, body
-
 
 _NAME: dict[type | None, bytes] = {TextDelta: b"text", ReasoningDelta: b"reasoning"}
 
-__all__ = ["NativeDialect"]
+__all__ = ["NATIVE_ERRORS", "NativeDialect", "NativeErrorShape"]

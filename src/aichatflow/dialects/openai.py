@@ -10,6 +10,10 @@ SDK raise ``APIError``.
 Headers wait for the first batch (``headers_on_open = False``): an upstream that fails before
 answering becomes a real HTTP status (429, 502, 504) with ``x-should-retry: false``, because
 aichatflow already did the retrying (one retry layer).
+
+Errors, on both sides of the headers and for every path under ``/v1`` (``server/errors.py``),
+take OpenAI's shape, ``{"error": {"message", "type", "code", "param"}}``, with ``type`` and
+``code`` the aichatflow code and ``message`` worded exactly as the native protocol words it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from typing import Any
 
 import orjson
 
-from ..errors import HTTP_STATUS_BY_CODE
 from ..events import (
     ChatEvent,
     Finish,
@@ -33,7 +36,8 @@ from ..events import (
     UsageUpdate,
 )
 from ..transcript import TranscriptBuilder
-from .base import SSE_HEADERS, ChatEventDialect, Headers, retry_after_headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers
+from .error_shape import ErrorShape
 
 _dumps = orjson.dumps
 
@@ -59,42 +63,33 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-def openai_error_body(error: StreamError) -> bytes:
-    return _dumps(
-        {
-            "error": {
-                "message": f"{error.code}: {error.message}",
-                "type": error.code,
-                "code": error.code,
-                "param": None,
-            }
-        }
-    )
+class OpenAIErrorShape(ErrorShape):
+    """OpenAI's error object; ``x-should-retry: false`` on every error response, because
+    aichatflow has already retried the upstream (the SDK would retry twice more on top)."""
+
+    name = "openai"
+    headers = ((b"x-should-retry", b"false"),)
+
+    def fields(self, error: StreamError, request_id: str) -> dict[str, Any]:
+        return {"message": error.message, "type": error.code, "code": error.code, "param": None}
+
+
+OPENAI_ERRORS = OpenAIErrorShape()
 
 
 _CONTENT_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
 """The events that count as model output for the watchdog's progress timer."""
 
-_JSON_ERROR_HEADERS: Headers = [
-    (b"content-type", b"application/json"),
-    (b"x-should-retry", b"false"),
-]
-
 
 class _Base(ChatEventDialect):
     headers_on_open = False
+    error_shape = OPENAI_ERRORS
 
     def __init__(self, stream_id: str, model: str) -> None:
         super().__init__(stream_id)
         self.model = model
         self.completion_id = f"chatcmpl-{stream_id}"
         self.created = int(time.time())
-
-    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
-        status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
-        headers = [*_JSON_ERROR_HEADERS, (b"x-request-id", self.stream_id.encode())]
-        headers += retry_after_headers(error)
-        return status, headers, openai_error_body(error)
 
 
 class OpenAIStreamDialect(_Base):
@@ -189,7 +184,7 @@ class OpenAIStreamDialect(_Base):
             out.append(b"data: [DONE]\n\n")
             self.terminal = True
         elif isinstance(event, StreamError):
-            out.append(b"data: " + openai_error_body(event) + b"\n\n")
+            out.append(b"data: " + self.error_shape.body(event, self.stream_id) + b"\n\n")
             self.terminal = True
         elif not isinstance(event, StreamStart):
             raise TypeError(f"not a ChatEvent: {event!r}")
@@ -204,10 +199,14 @@ class OpenAICompletionDialect(_Base):
     def __init__(self, stream_id: str, model: str) -> None:
         super().__init__(stream_id, model)
         self._builder = TranscriptBuilder()
-        self._headers: Headers = [(b"content-type", b"application/json")]
+        self._headers: Headers = [
+            (b"content-type", b"application/json"),
+            (b"x-request-id", self.stream_id.encode()),
+        ]
 
     def headers(self) -> Headers:
-        return [*self._headers, (b"x-request-id", self.stream_id.encode())]
+        """The body's headers, or the error response's when the stream ended in an error."""
+        return self._headers
 
     def open(self) -> bytes:
         return b""
@@ -229,7 +228,7 @@ class OpenAICompletionDialect(_Base):
                 self.content = True
             elif isinstance(event, StreamError):
                 self.terminal = True
-                self.status, self._headers, body = self.error_response(event, 0)
+                self.status, self._headers, body = self.error_response(event)
                 return body
             elif isinstance(event, Finish):
                 self.terminal = True
@@ -272,9 +271,10 @@ class OpenAICompletionDialect(_Base):
 
 
 __all__ = [
+    "OPENAI_ERRORS",
     "OpenAICompletionDialect",
+    "OpenAIErrorShape",
     "OpenAIStreamDialect",
-    "openai_error_body",
     "openai_finish_reason",
     "openai_usage",
 ]

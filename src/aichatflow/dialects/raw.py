@@ -1,22 +1,24 @@
 """Raw SSE: the batch items are already-encoded frames (``SSEWriter`` produces them).
 
 This keeps the seed's ``SSEWriter`` (write any event, any data) on the same engine as chat
-streams: same heartbeats, timeouts, disconnect handling and single-write batches.
+streams: same heartbeats, timeouts, disconnect handling and single-write batches. Its errors
+take the native protocol's shape (an ``error`` event, a JSON body before the headers).
 """
 
 from __future__ import annotations
 
 import orjson
 
-from ..errors import HTTP_STATUS_BY_CODE
 from ..events import StreamError
 from ..sse.encode import encode_event
-from .base import SSE_HEADERS, DialectState, Headers, retry_after_headers
+from .base import SSE_HEADERS, DialectState, Headers
+from .native import NATIVE_ERRORS
 
 
 class RawSSEDialect(DialectState):
     headers_on_open = True
     buffered = False
+    error_shape = NATIVE_ERRORS
 
     def __init__(self, stream_id: str, *, retry_ms: int | None = None) -> None:
         super().__init__(stream_id)
@@ -38,13 +40,8 @@ class RawSSEDialect(DialectState):
 
     def error(self, error: StreamError) -> bytes:
         self.terminal = True
-        data = {"code": error.code, "message": error.message, "retryable": error.retryable}
+        data = self.error_shape.fields(error, self.stream_id)
         return encode_event(orjson.dumps(data).decode(), event="error")
-
-    def error_response(self, error: StreamError, status: int) -> tuple[int, Headers, bytes]:
-        body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
-        status = status or HTTP_STATUS_BY_CODE.get(error.code, 500)
-        return status, [(b"content-type", b"application/json"), *retry_after_headers(error)], body
 
 
 __all__ = ["RawSSEDialect"]

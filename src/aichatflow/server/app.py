@@ -20,7 +20,7 @@ from ..errors import AIChatFlowError
 from ..providers import Registry
 from . import routes
 from .chat_endpoint import ChatApp, ChatEndpoint
-from .errors import handle_aichatflow_error, handle_http_exception
+from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .hosts import HostPolicy
 from .page_headers import PageFiles
 
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         exception_handlers={
             AIChatFlowError: handle_aichatflow_error,
             HTTPException: handle_http_exception,
+            Exception: handle_unexpected_error,
         },
         lifespan=lifespan,
     )

@@ -7,7 +7,8 @@ of coroutine frames, closures and a ``Request`` per open stream (tracemalloc, 2,
 streams), and two ``send`` wrappers on every event. ``ChatApp`` hands ``POST /api/chat`` and
 ``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which checks the content
 type, reads the body itself (with the body limit), answers bad requests with the same JSON
-errors as the other routes, and returns from everything but the stream before the stream starts.
+errors as the other routes (``server/errors.py``: in the error shape of the path's dialect),
+and returns from everything but the stream before the stream starts.
 
 The same endpoint objects are also mounted as ordinary routes, so once a user adds middleware
 (``app.add_middleware``), ``ChatApp`` stops short-cutting and every request goes through it.
@@ -24,7 +25,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from ..errors import (
@@ -33,12 +33,13 @@ from ..errors import (
     BodyTooLarge,
     RequestError,
     UnsupportedMediaType,
+    ValidationFailed,
 )
 from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
-from .errors import ValidationFailed, error_payload, json_error_response
+from .errors import INTERNAL_ERROR, send_error
 from .hosts import HostPolicy
 from .throttled_log import ThrottledWarning
 
@@ -188,12 +189,10 @@ class ChatEndpoint:
         except ClientLeft:
             return None
         except AIChatFlowError as exc:
-            details = exc.details if isinstance(exc, ValidationFailed) else None
-            await json_error_response(scope, exc, details)(scope, receive, send)
+            await send_error(scope, send, exc)
         except Exception:
             log.exception("%s %s: unexpected error", scope["method"], scope["path"])
-            payload = error_payload(scope, "internal_error", "internal error")
-            await JSONResponse(payload, status_code=500)(scope, receive, send)
+            await send_error(scope, send, AIChatFlowError(INTERNAL_ERROR))
         return None
 
 

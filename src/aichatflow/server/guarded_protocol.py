@@ -17,10 +17,11 @@ descriptor (``connection_cap.py``). Nothing was logged. Here, per
   connection is busy, the newcomer gets 503, unless it asks for ``/healthz``
   (``connection_cap.py``).
 
-A refused client gets its answer, then our side of the connection is shut (FIN) while what it
-still sends is read and dropped for :data:`LINGER` seconds: closing at once, with its unread
-bytes, would send a reset that can destroy the answer before the client reads it. Refusals are
-logged, throttled (``throttled_log.py``).
+A refused client gets its answer (the error response the app would write for that path,
+rendered by ``server/errors.py``: OpenAI's shape under ``/v1``), then our side of the connection
+is shut (FIN) while what it still sends is read and dropped for :data:`LINGER` seconds: closing
+at once, with its unread bytes, would send a reset that can destroy the answer before the client
+reads it. Refusals are logged, throttled (``throttled_log.py``).
 
 The request body (``body_timeout``) is bounded where it is read, ``chat_endpoint.read_body``,
 which works on any server. Cost: the checks run only while a head is being received; once the
@@ -35,13 +36,13 @@ import logging
 from typing import Any, ClassVar
 
 import httptools
-import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ..config import HttpSettings
+from ..events import StreamError
 from ..stream.reset import reset_transport
 from .connection_cap import REFUSED, ConnectionCap, default_max_connections
-from .errors import error_payload
+from .errors import error_event, render_error
 from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
@@ -57,11 +58,11 @@ _REFUSED = -2
 
 
 class _Refusal(Exception):
-    """Raised from a parser callback to stop parsing at once and answer ``status``."""
+    """Raised from a parser callback to stop parsing at once and answer ``error``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, error: StreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -91,7 +92,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if self.cap.admit(self, len(self.connections)) == REFUSED:
-            self._refuse(*_BUSY)
+            self._refuse(_BUSY)
         else:
             self._await_head()
 
@@ -117,12 +118,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(self.headers) >= self.max_headers:
             message = f"more than {self.max_headers} header fields"
-            raise _Refusal(431, "headers_too_large", message)
+            raise _Refusal(error_event("headers_too_large", message))
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if self in self.cap.probing and self.url.partition(b"?")[0] != ALWAYS_SERVED:
-            raise _Refusal(*_BUSY)
+            raise _Refusal(_BUSY)
         self._head_bytes = _IN_BODY
         self._stop_timer()
         self.cap.busy(self)
@@ -154,11 +155,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self._head_bytes == _REFUSED:
             return
         if self._head_bytes == self.max_header_bytes:  # it did not
-            self._refuse(
-                431,
-                "headers_too_large",
-                f"the request head is larger than {self.max_header_bytes} bytes",
-            )
+            message = f"the request head is larger than {self.max_header_bytes} bytes"
+            self._refuse(error_event("headers_too_large", message))
         else:
             self.data_received(data[room:])
 
@@ -170,7 +168,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserCallbackError as exc:
             refusal = exc.__context__
             if isinstance(refusal, _Refusal):
-                self._refuse(refusal.status, refusal.code, refusal.message)
+                self._refuse(refusal.error)
             else:
                 self._invalid_request()
         except httptools.HttpParserError:
@@ -182,9 +180,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
 
     def _invalid_request(self) -> None:
-        msg = "Invalid HTTP request received."
-        self.logger.warning(msg)
-        self.send_400_response(msg)
+        self.logger.warning("Invalid HTTP request received.")
+        self._refuse(error_event("bad_request", "the request is not valid HTTP"))
 
     def _await_head(self) -> None:
         self._stop_timer()
@@ -198,7 +195,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._head_bytes > 0:
             message = f"the request head was not received within {self.header_timeout:g} s"
-            self._refuse(408, "request_timeout", message)
+            self._refuse(error_event("request_timeout", message))
         else:  # nothing of a request (idle, or the rest of a body nobody reads): just close
             self.cap.busy(self)
             self.transport.close()
@@ -210,37 +207,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # Refusing
 
-    def _refuse(self, status: int, code: str, message: str) -> None:
-        """Answer ``status`` with a JSON error, shut our side, drop what comes, then reset."""
+    def _refuse(self, error: StreamError) -> None:
+        """Answer ``error`` (its code's status, a JSON body in the error shape of the path's
+        dialect), shut our side, drop what comes, then reset."""
         self._head_bytes = _REFUSED
         self._stop_timer()
         self.cap.busy(self)
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
-        if status == 431:
-            self.too_large.warn("431 to %s: %s; connection closed", client, message)
-        elif status == 408:
-            self.too_slow.warn("408 to %s: %s; connection closed", client, message)
+        if error.code == "headers_too_large":
+            self.too_large.warn("431 to %s: %s; connection closed", client, error.message)
+        elif error.code == "request_timeout":
+            self.too_slow.warn("408 to %s: %s; connection closed", client, error.message)
         if self.cycle is not None and not self.cycle.response_complete:
             reset_transport(self.transport)  # a response is being written: no room for another
             return
-        self.transport.write(self._answer(status, code, message))
+        self.transport.write(self._answer(error))
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.timers[self] = self.loop.call_later(LINGER, self._hang_up)
 
-    def _answer(self, status: int, code: str, message: str) -> bytes:
+    def _answer(self, error: StreamError) -> bytes:
+        """The whole response, as ``server/errors.py`` renders it for the ASGI app."""
         path = getattr(self, "url", b"").partition(b"?")[0].decode("latin-1")
-        retryable = status == 503
-        body = orjson.dumps(error_payload({"path": path}, code, message, retryable=retryable))
+        status, headers, body = render_error(path, error)
         head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
+        for name, value in (*self.server_state.default_headers, *headers):
             head += [name, b": ", value, b"\r\n"]
-        if retryable:
-            head.append(b"retry-after: %d\r\n" % RETRY_AFTER_BUSY)
-        head.append(
-            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % len(body)
-        )
+        head.append(b"connection: close\r\n\r\n")
         return b"".join(head) + body
 
     def _hang_up(self) -> None:
@@ -249,7 +242,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             reset_transport(self.transport)
 
 
-_BUSY = (503, "over_capacity", "too many connections; retry shortly")
+_BUSY = error_event(
+    "over_capacity", "too many connections; retry shortly", retry_after=RETRY_AFTER_BUSY
+)
 
 
 def protocol_class(http: HttpSettings) -> type[GuardedHttpToolsProtocol]:

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from starlette.types import Receive, Scope, Send
 
 from ..errors import RequestError
-from .errors import json_error_response
+from .errors import send_error
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 """Answered by every server: ``localhost`` (an attacker cannot point it anywhere), and the
@@ -95,7 +95,8 @@ class HostPolicy:
         return True
 
     async def reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A JSON 400 for HTTP (in the dialect of the path); a policy close for a WebSocket."""
+        """A JSON 400 for HTTP (in the error shape of the path's dialect); a policy close for a
+        WebSocket."""
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -103,7 +104,7 @@ class HostPolicy:
         error = RequestError(
             f"Host {shown} is not one this server answers to; add it to allowed_hosts"
         )
-        await json_error_response(scope, error)(scope, receive, send)
+        await send_error(scope, send, error)
 
 
 def hostname(value: bytes) -> str | None:

@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from ..dialects.base import Dialect
 from ..dialects.native import NativeDialect
 from ..dialects.openai import OpenAICompletionDialect, OpenAIStreamDialect
-from ..errors import RequestError
+from ..errors import RequestError, UnknownModel
 from ..messages import ChatRequest
 from ..providers import Registry
 from ..stream.limits import StreamLimits
@@ -70,18 +70,13 @@ async def list_models(request: Request) -> Response:
 
 
 async def retrieve_model(request: Request) -> Response:
-    """``GET /v1/models/{id}`` (ids hold ``/``): one model of the list, else OpenAI's 404."""
+    """``GET /v1/models/{id}`` (ids hold ``/``): one model of the list, else a 404
+    ``unknown_model`` worded as for a chat request (the OpenAI SDK's ``NotFoundError``)."""
     model_id: str = request.path_params["model_id"]
     for model, owner in await _model_ids(request):
         if model == model_id:
             return JSONResponse(_model_object(model, owner))
-    error = {
-        "message": f"The model `{model_id}` does not exist",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "model_not_found",
-    }
-    return JSONResponse({"error": error}, status_code=404, headers={"x-should-retry": "false"})
+    raise UnknownModel(model_id)
 
 
 async def page(request: Request) -> Response:

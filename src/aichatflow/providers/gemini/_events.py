@@ -32,6 +32,7 @@ from ...errors import (
     UpstreamDisconnected,
     error_for_code,
     redacted_excerpt,
+    upstream_status_code,
 )
 from ...events import (
     ChatEvent,
@@ -92,15 +93,6 @@ _STATUS_CODE = {
     "NOT_FOUND": "bad_request",
     "DEADLINE_EXCEEDED": "upstream_timeout",
 }
-_HTTP_CODE = {
-    400: "bad_request",
-    401: "upstream_auth",
-    403: "upstream_auth",
-    404: "bad_request",
-    429: "upstream_rate_limited",
-    503: "upstream_overloaded",
-    504: "upstream_timeout",
-}
 
 
 _KEY_REJECTED = frozenset(("API_KEY_INVALID", "API_KEY_EXPIRED"))
@@ -126,7 +118,7 @@ def gemini_error(payload: dict[str, Any], provider: str, secrets: tuple[str, ...
     if code is None and isinstance(status, str) and status.isdigit():
         status = int(status)  # relays such as LiteLLM write the HTTP code as a string
     if code is None and isinstance(status, int):
-        code = _HTTP_CODE.get(status)
+        code = upstream_status_code(status)
     message = redacted_excerpt(str(err.get("message") or "upstream error"), secrets)
     return error_for_code(code or "upstream_error", f"{provider}: {message}", provider=provider)
 

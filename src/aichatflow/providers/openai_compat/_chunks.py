@@ -18,7 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamDisconnected, error_for_code, redacted_excerpt
+from ...errors import (
+    UpstreamDisconnected,
+    error_for_code,
+    redacted_excerpt,
+    upstream_status_code,
+)
 from ...events import (
     ChatEvent,
     Finish,
@@ -59,13 +64,6 @@ def parse_usage(raw: dict[str, Any]) -> Usage:
     )
 
 
-_STATUS_CODE = {
-    400: "bad_request",
-    401: "upstream_auth",
-    403: "upstream_auth",
-    429: "upstream_rate_limited",
-    503: "upstream_overloaded",
-}
 _KIND_CODE = {
     # The key or the account is refused: retrying cannot help, only an operator can.
     "invalid_api_key": "upstream_auth",  # OpenAI's code (its type is invalid_request_error)
@@ -110,8 +108,9 @@ def _structured_code(payload: dict[str, Any], err: dict[str, Any]) -> str:
     status = _status(code)
     if status is None:
         status = _status(payload.get("code"))
-    if status in _STATUS_CODE:
-        return _STATUS_CODE[status]
+    by_status = upstream_status_code(status)
+    if by_status is not None:
+        return by_status
     if isinstance(kind, str) and kind in _KIND_CODE:
         return _KIND_CODE[kind]
     if "overload" in str(kind or code or ""):
