@@ -35,7 +35,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..messages import ChatRequest
-from ..providers import Registry
+from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
 from .errors import ValidationFailed, error_payload, json_error_response
