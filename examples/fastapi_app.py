@@ -17,11 +17,11 @@ import os
 
 from fastapi import FastAPI
 
-from aichatflow import ChatRequest, EventStreamResponse, Settings
+from aichatflow import ChatRequest, EventStreamResponse, Settings, build_registry
 from aichatflow.dialects import OpenAIStreamDialect
 from aichatflow.stream import new_stream_id
 
-registry = Settings.load().build_registry()
+registry = build_registry(Settings.load())
 app = FastAPI(title="my app with aichatflow")
 
 

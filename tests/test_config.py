@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from aichatflow import Settings
-from aichatflow.config import local_model_installed
 from aichatflow.errors import ConfigError, UnknownModel
+from aichatflow.providers.build import build_registry
+from aichatflow.providers.local import detect as detect_local
 from tests.conftest import make_settings
 
 
@@ -32,28 +33,28 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         Settings.load(tmp_path / "missing.toml", env={})
     with pytest.raises(ConfigError, match="unknown provider kind"):
-        make_settings(providers={"x": {"kind": "nope"}}).build_registry(env={})
+        build_registry(make_settings(providers={"x": {"kind": "nope"}}), env={})
     with pytest.raises(ConfigError, match="base_url"):
-        make_settings(providers={"x": {"kind": "vllm"}}).build_registry(env={})
+        build_registry(make_settings(providers={"x": {"kind": "vllm"}}), env={})
     # a string would have been listed letter by letter
     vllm = {"kind": "vllm", "base_url": "http://127.0.0.1:9/v1", "models": "my-model"}
     with pytest.raises(ConfigError, match="models must be a list"):
-        make_settings(providers={"x": vllm}).build_registry(env={})
+        build_registry(make_settings(providers={"x": vllm}), env={})
 
 
 def test_keys_in_the_environment_register_providers() -> None:
-    local = {"local"} if local_model_installed() else set()
+    local = {"local"} if detect_local({}) is not None else set()
     settings = make_settings(auto_detect=True)
-    registry = settings.build_registry(env={"DEEPSEEK_API_KEY": "sk-test"})
+    registry = build_registry(settings, env={"DEEPSEEK_API_KEY": "sk-test"})
     assert set(registry.providers) == {"mock", "deepseek"} | local
     assert ("deepseek/deepseek-reasoner", "deepseek") in registry.model_ids()
-    assert set(settings.build_registry(env={}).providers) == {"mock"} | local
-    off = make_settings(auto_detect=False).build_registry(env={"DEEPSEEK_API_KEY": "sk-test"})
+    assert set(build_registry(settings, env={}).providers) == {"mock"} | local
+    off = build_registry(make_settings(auto_detect=False), env={"DEEPSEEK_API_KEY": "sk-test"})
     assert set(off.providers) == {"mock"}
 
 
 def test_registry_resolves_names_and_aliases() -> None:
-    registry = make_settings(models={"fast": "mock/echo"}).build_registry(env={})
+    registry = build_registry(make_settings(models={"fast": "mock/echo"}), env={})
     provider, bare = registry.resolve("fast")
     assert (provider.name, bare) == ("mock", "echo")
     assert registry.resolve("mock/anything")[1] == "anything"

@@ -132,6 +132,7 @@ def test_openai_example_builds_without_network(monkeypatch: pytest.MonkeyPatch) 
 def test_readme_config_blocks_load(tmp_path: Path) -> None:
     """Every TOML block in README is a config that loads and builds its providers."""
     from aichatflow.config import Settings
+    from aichatflow.providers.build import build_registry
 
     readme = (EXAMPLES.parent / "README.md").read_text()
     blocks = readme.split("```toml\n")[1:]
@@ -144,5 +145,5 @@ def test_readme_config_blocks_load(tmp_path: Path) -> None:
         config = tmp_path / f"readme{i}.toml"
         config.write_text(block.split("```", 1)[0])
         settings = Settings.load(config, env={})
-        registry = settings.build_registry(env=keys)
+        registry = build_registry(settings, env=keys)
         assert registry.providers

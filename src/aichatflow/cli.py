@@ -14,6 +14,7 @@ from .config import Settings
 from .errors import AIChatFlowError, ConfigError
 from .events import Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta
 from .messages import ChatRequest, Message
+from .providers.build import build_registry
 
 _CONFIG_HELP = "TOML config file (default: $AICHATFLOW_CONFIG; none means the keyless mock)."
 
@@ -170,7 +171,7 @@ def chat(
 
 async def _chat(settings: Settings, request: ChatRequest) -> int:
     try:
-        registry = settings.build_registry()
+        registry = build_registry(settings)
     except AIChatFlowError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return 2
@@ -236,7 +237,7 @@ def models(config: str | None) -> None:
     """List the models this configuration can serve (aliases included)."""
     settings = _settings(config)
     try:
-        registry = settings.build_registry()
+        registry = build_registry(settings)
     except AIChatFlowError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -1,8 +1,14 @@
 """Settings from defaults, a TOML file, the environment and CLI flags, in rising precedence.
 
+This module only describes: it reads, validates and merges settings, and imports no provider,
+stream or server code. What the settings become lives with what they configure:
+``providers/build.py`` creates the providers (``build_registry(settings)``), ``server/app.py``
+the app and its stream limits.
+
 With no config at all the server runs on the keyless ``mock`` provider; ``openai``,
 ``deepseek`` and ``anthropic`` appear by themselves when their key variables are set, and
-``local`` (a real small model, no key, no network) when ``aichatflow[local]`` is installed.
+``local`` (a real small model, no key, no network) when ``aichatflow[local]`` is installed:
+each provider kind says itself when it is available (``providers/detection.py``).
 
 TOML (every key optional)::
 
@@ -72,20 +78,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .providers import Cooldowns, Registry, create_provider
-from .stream.limits import StreamLimits
 
 ENV_PREFIX = "AICHATFLOW_"
 
-AUTO_PROVIDERS: dict[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-}
-"""Providers registered automatically when their standard key variable is set."""
-
 
 class StreamSettings(BaseModel):
+    """The ``[stream]`` timers; the server turns them into the engine's ``StreamLimits``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     first_token: float = Field(120.0, gt=0)
     progress: float = Field(120.0, gt=0)
@@ -93,9 +92,6 @@ class StreamSettings(BaseModel):
     send_timeout: float = Field(10.0, gt=0)
     heartbeat: float = Field(15.0, gt=0)
     retry_ms: int = Field(2000, ge=0)
-
-    def limits(self) -> StreamLimits:
-        return StreamLimits(**self.model_dump())
 
 
 class FallbackSettings(BaseModel):
@@ -152,8 +148,9 @@ class Settings(BaseModel):
     docstring): exact names, ``*.example.com`` for subdomains, ``*`` for any."""
     log_level: str = "info"
     auto_detect: bool = True
-    """Register providers found on this machine: ``openai``/``deepseek``/``anthropic`` when
-    their key variable is set, ``local`` when llama-cpp-python and a model are installed."""
+    """Register providers found on this machine, as each provider kind detects itself
+    (``providers/detection.py``): ``openai``/``deepseek``/``anthropic`` when their key
+    variable is set, ``local`` when llama-cpp-python and a model are installed."""
     stream: StreamSettings = StreamSettings()
     providers: dict[str, dict[str, Any]] = {}
     models: dict[str, str | list[str]] = {}
@@ -219,31 +216,6 @@ class Settings(BaseModel):
         except ValidationError as exc:
             raise ConfigError(f"invalid configuration:\n{exc}") from None
 
-    def build_registry(self, env: Mapping[str, str] | None = None) -> Registry:
-        """Create the configured providers, plus ``mock`` and the key-detected ones."""
-        env = os.environ if env is None else env
-        tables: dict[str, dict[str, Any]] = {"mock": {"kind": "mock"}}
-        if self.auto_detect:
-            for name, key_var in AUTO_PROVIDERS.items():
-                if env.get(key_var):
-                    tables[name] = {"kind": name}
-            if local_model_installed():
-                tables["local"] = {"kind": "local"}
-        tables.update(self.providers)
-        cooldowns = Cooldowns(**self.fallback.model_dump())
-        registry = Registry(aliases=self.models, cooldowns=cooldowns)
-        for name, options in tables.items():
-            registry.add(create_provider(name, options))
-        registry.resolve(self.default_model)  # fail at start-up, not at the first request
-        return registry
-
-
-def local_model_installed() -> bool:
-    """llama-cpp-python and the default GGUF are installed (checked without importing either)."""
-    from .providers.local import default_model_path, runtime_available
-
-    return runtime_available() and default_model_path() is not None
-
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -282,7 +254,6 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "AUTO_PROVIDERS",
     "ENV_PREFIX",
     "FallbackSettings",
     "HttpSettings",

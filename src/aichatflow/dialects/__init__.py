@@ -1,11 +1,32 @@
 """Output dialects: each reads ``ChatEvent`` batches and writes one wire format, errors included
-(each brings its ``ErrorShape``)."""
+(each brings its ``ErrorShape``).
 
-from .base import SSE_HEADERS, Dialect, Headers
-from .error_shape import ErrorShape
-from .native import NATIVE_ERRORS, NativeDialect
-from .openai import OPENAI_ERRORS, OpenAICompletionDialect, OpenAIStreamDialect
-from .raw import RawSSEDialect
+Names load on first use (``aichatflow/_lazy.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .base import SSE_HEADERS, Dialect, Headers
+    from .error_shape import ErrorShape
+    from .native import NATIVE_ERRORS, NativeDialect
+    from .openai import OPENAI_ERRORS, OpenAICompletionDialect, OpenAIStreamDialect
+    from .raw import RawSSEDialect
+
+_EXPORTS = {
+    ".base": ["SSE_HEADERS", "Dialect", "Headers"],
+    ".error_shape": ["ErrorShape"],
+    ".native": ["NATIVE_ERRORS", "NativeDialect"],
+    ".openai": ["OPENAI_ERRORS", "OpenAICompletionDialect", "OpenAIStreamDialect"],
+    ".raw": ["RawSSEDialect"],
+}
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 __all__ = [
     "NATIVE_ERRORS",

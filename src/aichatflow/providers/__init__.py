@@ -1,26 +1,40 @@
-"""The provider registry: from a ``kind`` to a factory, from a model name to a provider.
+"""The provider kinds: from a ``kind`` to its factory, and to its detector if it has one.
 
-Built-in kinds are a dict of lazy ``"module:attr"`` strings (nothing is imported until used);
-other packages add kinds through the ``aichatflow.providers`` entry-point group. No code outside
-this module looks at a provider's name to decide anything.
+Built-in kinds are declared the way another package declares its own: a factory (entry-point
+group ``aichatflow.providers``) and, for kinds that can register themselves from the
+environment, a detector (group ``aichatflow.detectors``, ``providers/detection.py``). Both are
+lazy ``"module:attr"`` strings here, so nothing is imported until a kind is used. No code
+looks at a provider's name to decide anything: what a kind does, and when it is detected,
+lives in the kind's own package.
+
+The rest of the package loads on first use (``aichatflow/_lazy.py``): the ``Registry``
+(``registry.py``), building one from settings (``build.py``), the ``Provider`` protocol
+(``base.py``) and fallback chains (``fallback.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
-from importlib.metadata import entry_points
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from ..chat_stream import ChatStream
-from ..errors import ConfigError, UnknownModel
-from ..messages import ChatRequest
-from ._model_list import WAIT
-from .base import Provider, ProviderFactory, RefreshesModels
-from .fallback import Cooldowns, Deployment, fallback_batches, order
+from .._lazy import lazy_attributes
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from .base import Provider, ProviderFactory, RefreshesModels
+    from .build import build_registry
+    from .detection import Detector
+    from .fallback import Cooldowns, Deployment
+    from .registry import Registry
 
 ENTRY_POINT_GROUP = "aichatflow.providers"
+"""Entry points naming a kind's factory: ``name = "package.module:create"``."""
+DETECTOR_ENTRY_POINT_GROUP = "aichatflow.detectors"
+"""Entry points naming a kind's detector: ``name = "package.module:detect"`` (same name as
+the kind's factory)."""
 
 _BUILTIN: dict[str, str] = {
     "mock": "aichatflow.providers.mock:create",
@@ -36,10 +50,26 @@ _BUILTIN: dict[str, str] = {
     "local": "aichatflow.providers.local:create",
 }
 
+_BUILTIN_DETECTORS: dict[str, str] = {
+    "openai": "aichatflow.providers.openai_compat:detect_openai",
+    "deepseek": "aichatflow.providers.openai_compat:detect_deepseek",
+    "anthropic": "aichatflow.providers.anthropic:detect",
+    "local": "aichatflow.providers.local:detect",
+}
+"""Kinds that register themselves; their order is the registry's order."""
 
-def _load(target: str) -> ProviderFactory:
+
+def entry_points(*, group: str, name: str | None = None) -> list[EntryPoint]:
+    """Installed entry points of ``group`` (``importlib.metadata`` is imported only here)."""
+    from importlib.metadata import entry_points as installed
+
+    found = installed(group=group)
+    return [ep for ep in found if name is None or ep.name == name]
+
+
+def _load(target: str) -> Any:
     module, _, attr = target.partition(":")
-    return cast(ProviderFactory, getattr(importlib.import_module(module), attr))
+    return getattr(importlib.import_module(module), attr)
 
 
 def known_kinds() -> list[str]:
@@ -51,9 +81,9 @@ def factory_for(kind: str) -> ProviderFactory:
     """The factory of a provider ``kind``: built-in first, then installed plugins."""
     target = _BUILTIN.get(kind)
     if target is not None:
-        return _load(target)
+        return cast("ProviderFactory", _load(target))
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=kind):
-        return cast(ProviderFactory, ep.load())
+        return cast("ProviderFactory", ep.load())
     raise ConfigError(f"unknown provider kind {kind!r}; known kinds: {', '.join(known_kinds())}")
 
 
@@ -63,100 +93,47 @@ def create_provider(name: str, options: Mapping[str, Any]) -> Provider:
     return factory_for(kind)(name, options)
 
 
-class Registry:
-    """The providers of one app, and the aliases that name their models.
+def detectors() -> list[tuple[str, Detector]]:
+    """(kind, detector) of every kind that can register itself: the built-ins in their order,
+    then installed plugins (a plugin cannot replace a built-in kind's detector)."""
+    found = [(kind, cast("Detector", _load(t))) for kind, t in _BUILTIN_DETECTORS.items()]
+    for ep in entry_points(group=DETECTOR_ENTRY_POINT_GROUP):
+        if ep.name in _BUILTIN:
+            continue
+        try:
+            found.append((ep.name, cast("Detector", ep.load())))
+        except Exception as exc:  # an installed plugin's bug: one line at start-up, no traceback
+            raise ConfigError(
+                f"the detector of provider kind {ep.name!r} ({ep.value}) cannot be loaded "
+                f"({type(exc).__name__}: {exc}); set AICHATFLOW_AUTO_DETECT=0 to start without it"
+            ) from None
+    return found
 
-    An alias names one ``provider/model`` or a fallback chain of them (``providers.fallback``).
-    """
 
-    def __init__(
-        self,
-        providers: Iterable[Provider] = (),
-        aliases: Mapping[str, str | Sequence[str]] | None = None,
-        cooldowns: Cooldowns | None = None,
-    ) -> None:
-        self._providers: dict[str, Provider] = {}
-        for provider in providers:
-            self.add(provider)
-        self._aliases = {
-            k: [v] if isinstance(v, str) else list(v) for k, v in (aliases or {}).items()
-        }
-        self.cooldowns = cooldowns or Cooldowns()
+_EXPORTS = {
+    ".base": ["Provider", "ProviderFactory", "RefreshesModels"],
+    ".build": ["build_registry"],
+    ".detection": ["Detector"],
+    ".fallback": ["Cooldowns", "Deployment"],
+    ".registry": ["Registry"],
+}
 
-    def add(self, provider: Provider) -> None:
-        if "/" in provider.name or not provider.name:
-            raise ConfigError(f"provider name {provider.name!r} must be non-empty, without '/'")
-        self._providers[provider.name] = provider
-
-    @property
-    def providers(self) -> Mapping[str, Provider]:
-        return self._providers
-
-    def _deployment(self, model: str, target: str) -> Deployment:
-        name, slash, bare = target.partition("/")
-        provider = self._providers.get(name) if slash and bare else None
-        if provider is None:
-            raise UnknownModel(model, [*self._providers, *self._aliases])
-        return Deployment(provider, bare)
-
-    def chain(self, model: str) -> list[Deployment]:
-        """``"provider/model"`` or an alias → the deployments it names, in order."""
-        targets = self._aliases.get(model, [model])
-        if not targets:
-            raise UnknownModel(model, [*self._providers, *self._aliases])
-        return [self._deployment(model, t) for t in targets]
-
-    def resolve(self, model: str) -> tuple[Provider, str]:
-        """The first deployment of ``model``: (provider, the provider's own model id)."""
-        first = self.chain(model)[0]
-        return first.provider, first.model
-
-    def plan(self, model: str) -> list[Deployment]:
-        """The deployments a request for ``model`` will try now, cooldowns considered."""
-        return order(self.chain(model), self.cooldowns)
-
-    def stream(self, request: ChatRequest) -> ChatStream:
-        """Resolve ``request.model`` and start streaming (raises ``UnknownModel`` first)."""
-        chain = self.chain(request.model)
-        if len(chain) == 1:  # the common case: no fallback wrapper, no extra hop per batch
-            only = chain[0]
-            return only.provider.stream(request.model_copy(update={"model": only.model}))
-        return ChatStream(fallback_batches(chain, request, self.cooldowns))
-
-    async def refresh_models(self) -> None:
-        """Let providers that list their upstream's models refresh them, all at once; bounded
-        (a plugin's hang or failure only leaves its list as it was)."""
-        waits = [
-            asyncio.wait_for(p.refresh_models(), WAIT + 0.5)
-            for p in self._providers.values()
-            if isinstance(p, RefreshesModels)
-        ]
-        if waits:
-            await asyncio.gather(*waits, return_exceptions=True)
-
-    def model_ids(self) -> list[tuple[str, str]]:
-        """(model id, owner) for every advertised model and alias (call ``refresh_models``
-        first for the upstreams' current lists)."""
-        ids = [(f"{name}/{m}", name) for name, p in self._providers.items() for m in p.models]
-        for alias, targets in self._aliases.items():
-            owner = targets[0].partition("/")[0] if len(targets) == 1 else "fallback"
-            ids.append((alias, owner))
-        return ids
-
-    async def aclose(self) -> None:
-        for provider in self._providers.values():
-            await provider.aclose()
-
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 __all__ = [
+    "DETECTOR_ENTRY_POINT_GROUP",
     "ENTRY_POINT_GROUP",
     "Cooldowns",
     "Deployment",
+    "Detector",
     "Provider",
     "ProviderFactory",
     "RefreshesModels",
     "Registry",
+    "build_registry",
     "create_provider",
+    "detectors",
     "factory_for",
     "known_kinds",
 ]

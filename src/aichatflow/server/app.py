@@ -17,7 +17,9 @@ from starlette.routing import Mount, Route
 
 from ..config import Settings
 from ..errors import AIChatFlowError
-from ..providers import Registry
+from ..providers.build import build_registry
+from ..providers.registry import Registry
+from ..stream.limits import StreamLimits
 from . import routes
 from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
@@ -29,7 +31,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     """Build the app. Pass ``registry`` to use providers built elsewhere (tests, embedding)."""
     settings = settings or Settings.load()
     own_registry = registry is None
-    registry = registry or settings.build_registry()
+    registry = registry or build_registry(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.limits = settings.stream.limits()
+    app.state.limits = StreamLimits(**settings.stream.model_dump())
     return app
 
 

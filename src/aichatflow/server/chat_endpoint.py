@@ -36,7 +36,7 @@ from ..errors import (
     ValidationFailed,
 )
 from ..messages import ChatRequest
-from ..providers import Registry
+from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
 from .errors import INTERNAL_ERROR, send_error

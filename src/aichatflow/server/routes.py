@@ -13,7 +13,7 @@ from ..dialects.native import NativeDialect
 from ..dialects.openai import OpenAICompletionDialect, OpenAIStreamDialect
 from ..errors import RequestError, UnknownModel
 from ..messages import ChatRequest
-from ..providers import Registry
+from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse, new_stream_id
 from .page_headers import PAGE_HEADERS
