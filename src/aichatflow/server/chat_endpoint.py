@@ -2,9 +2,9 @@
 
 Why not ordinary Starlette routes: a held stream keeps every layer it was called through
 suspended for its whole life. Through Starlette's stack (error middleware, exception middleware,
-router, route, request/response wrapper, two exception-handler wrappers) that was about 6.5 KiB
-of coroutine frames, closures and a ``Request`` per open stream (tracemalloc, 2,000 idle
-streams), and two ``send`` wrappers on every event. ``ChatApp`` hands ``POST /api/chat`` and
+router, route, request/response wrapper, two exception-handler wrappers) that is several KiB
+of coroutine frames, closures and a ``Request`` per open stream, and two ``send`` wrappers on
+every event (docs/performance.md, "The chat endpoints skip Starlette's middleware stack"). ``ChatApp`` hands ``POST /api/chat`` and
 ``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which checks the content
 type, reads the body itself (with the body limit), answers bad requests with the same JSON
 errors as the other routes (``server/errors.py``: in the error shape of the path's dialect),

@@ -1,8 +1,8 @@
 """At most N client connections, so the process never runs out of file descriptors.
 
-Measured on plain uvicorn at ``ulimit -n 256``: 250 connections that never finished their request
-head took every descriptor; uvloop then accepts and immediately closes every new connection (so
-``/healthz`` failed with a reset), and nothing was logged. A cap below the descriptor limit keeps
+Connections that never finish their request head can take every file descriptor; uvloop then
+accepts and at once closes every new connection, so even ``/healthz`` fails, and nothing is
+logged (docs/performance.md, "Bounds on connections before the app"). A cap below the descriptor limit keeps
 descriptors for everything else (upstream connections, files, the listening socket).
 
 What happens at the cap decides whether the server stays reachable. Refusing every newcomer
@@ -27,8 +27,8 @@ from .throttled_log import ThrottledWarning
 log = logging.getLogger("aichatflow.server")
 
 FD_RESERVE = 32
-"""Descriptors kept out of the cap for everything that is not a client connection (measured:
-15 at rest; upstream connection pools, static files and DNS take some more)."""
+"""Descriptors kept out of the cap for everything that is not a client connection: a server at
+rest already holds about 15, and upstream connection pools, static files and DNS take more."""
 FDS_PER_CONNECTION = 2
 """A proxied stream holds its client connection and one upstream connection."""
 PROBE_SLOTS = 8

@@ -1,10 +1,10 @@
 """uvicorn's httptools protocol, with bounds on what a client may hold before its request starts.
 
-Measured on plain uvicorn (httptools, which has no limits of its own): 100 headers of 8 KiB were
-accepted; 10 connections sending 32 MiB of unfinished headers took the server from 64 to 388
-MiB (53 to 493 in another run); a connection that sends its head a byte at a time, or sends
-nothing, was held forever; and 250 such connections at ``ulimit -n 256`` took every file
-descriptor (``connection_cap.py``). Nothing was logged. Here, per
+Plain uvicorn (httptools, which has no limits of its own) accepts a request head of any size and
+any number of headers, and keeps a connection that sends its head a byte at a time, or nothing,
+forever: a few slow clients can take hundreds of MiB or every file descriptor
+(``connection_cap.py``), without a log line (docs/performance.md, "Bounds on connections before
+the app"). Here, per
 :class:`~aichatflow.config.HttpSettings`:
 
 * the request head (request line and headers) is counted as it arrives: past
@@ -80,7 +80,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # One attribute only: uvicorn's protocol has 28, and from 30 on CPython stops sharing
-        # the keys of instance dicts: every connection's dict grew from 288 to 1,584 bytes. So
+        # the keys of instance dicts, which makes every connection's dict several times larger
+        # (docs/performance.md, "Bounds on connections before the app"). So
         # the header count is uvicorn's list of headers, a timer lives in ``timers`` (only
         # while a head is awaited or a refusal lingers) and a probe in the cap's set.
         self._head_bytes = 0
