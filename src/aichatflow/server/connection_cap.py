@@ -1,9 +1,9 @@
 """At most N client connections, so the process never runs out of file descriptors.
 
-Connections that never finish their request head can take every file descriptor; uvloop then
-accepts and at once closes every new connection, so even ``/healthz`` fails, and nothing is
-logged (docs/performance.md, "Bounds on connections before the app"). A cap below the descriptor limit keeps
-descriptors for everything else (upstream connections, files, the listening socket).
+Connections that never finish their request head can take every file descriptor; uvloop then accepts
+and at once closes every new connection, so even ``/healthz`` fails, and nothing is logged
+(docs/performance.md, "Bounds on connections before the app"). A cap below the descriptor limit
+keeps descriptors for everything else (upstream connections, files, the listening socket).
 
 What happens at the cap decides whether the server stays reachable. Refusing every newcomer
 would let a few hundred idle connections lock everyone out, health checks included. So the
