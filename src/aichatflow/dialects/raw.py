@@ -1,8 +1,8 @@
 """Raw SSE: the batch items are already-encoded frames (``SSEWriter`` produces them).
 
 This keeps the ``SSEWriter`` of the original Go aiChatFlow (write any event, any data) on the same
-engine as chat streams: same heartbeats, timeouts, disconnect handling and single-write batches. Its errors
-take the native protocol's shape (an ``error`` event, a JSON body before the headers).
+engine as chat streams: same heartbeats, timeouts, disconnect handling and single-write batches. Its
+errors take the native protocol's shape (an ``error`` event, a JSON body before the headers).
 """
 
 from __future__ import annotations
