@@ -2,10 +2,11 @@
 
 ``serve`` tunes the garbage collector (``server/runner.py``: ``gc.freeze()``, thresholds
 50,000/50/100), so a full collection almost never runs: anything a stream leaves in a reference
-cycle stays until one does. Each stream used to be such a cycle (the engine's run, its
-``StreamWatch`` and the heartbeat writer bound to the run, holding uvicorn's request cycle and
-transport): 2,000 streams reset mid-stream per round grew the process 11.5 MiB a round, without
-end. These tests run the real command and read its ``VmRSS`` between rounds.
+cycle stays until one does. A stream whose parts held each other (the engine's run, its
+watchdog entry and a writer holding the run back, with uvicorn's request cycle and transport)
+would be such a cycle: 2,000 streams reset mid-stream per round would grow the process by
+megabytes a round, without end (docs/performance.md, "No reference cycle per stream"). These
+tests run the real command and read its ``VmRSS`` between rounds.
 """
 
 from __future__ import annotations
