@@ -10,8 +10,18 @@ from hypothesis import settings as hypothesis_settings
 
 from aichatflow.config import Settings
 from aichatflow.server import create_app
+from tests.support import cpython_ast_guard
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
+
+# CPython 3.11.7 (our venv) has gh-106905: a garbage collection inside ``ast.parse`` whose
+# finalizers warn (an asyncio transport some test left open) makes pytest's unraisable hook
+# parse again, and the outer parse then fails an unrelated test with "SystemError: AST
+# constructor recursion depth mismatch" (seen rewriting anyio's lazily imported
+# ``_core._fileio`` in a server thread). The guard keeps collections out of ``ast.parse`` on
+# affected versions, so no leak, present or future, can fail a test that way; a no-op on fixed
+# versions.
+cpython_ast_guard.install()
 
 HYPOTHESIS_PROFILE = "ci" if os.environ.get("CI") else "dev"
 """The Hypothesis profile of this run: ``ci`` when the ``CI`` environment variable is set

@@ -145,7 +145,8 @@ async def test_serve_then_sigterm_says_goodbye_to_live_streams(tmp_path: Path) -
     finally:
         if proc.poll() is None:
             proc.kill()
-    output = proc.stdout.read() if proc.stdout else ""
+        with proc:  # closes the pipe, else left to the garbage collector (a ResourceWarning)
+            output = proc.stdout.read() if proc.stdout else ""
     assert got.names()[-1] == "error"
     assert got.data("error")[0]["code"] == "server_shutting_down"
     assert len(got.data("text")) >= 2

@@ -403,10 +403,14 @@ def test_bad_options_are_config_errors(options: dict[str, Any]) -> None:
 
 async def test_end_without_message_stop_is_a_disconnect(fake: FakeUpstream) -> None:
     fake.default = Script([headers(200), raw(START + TEXT_BLOCK + text_delta("partial")), fin()])
+    provider = _provider(fake.url)
     events: list[ChatEvent] = []
-    with pytest.raises(UpstreamDisconnected):
-        async for event in _provider(fake.url).stream(_request()):
-            events.append(event)
+    try:
+        with pytest.raises(UpstreamDisconnected):
+            async for event in provider.stream(_request()):
+                events.append(event)
+    finally:
+        await provider.aclose()  # else its aiohttp session is left for the garbage collector
     assert accumulate(events).text == "partial"
 
 

@@ -22,14 +22,16 @@ FAST = '[providers.fast]\nkind = "mock"\ntokens_per_second = 0\nfirst_token_ms =
 async def _read_all(port: int, request: bytes) -> int:
     """Read a whole stream as fast as possible; returns its size in bytes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    size, tail = 0, b""
-    while b"event: done" not in tail:
-        chunk = await reader.read(1 << 20)
-        assert chunk, "the stream ended without its done frame"
-        size += len(chunk)
-        tail = tail[-16:] + chunk
-    writer.close()
+    try:
+        writer.write(request)
+        size, tail = 0, b""
+        while b"event: done" not in tail:
+            chunk = await reader.read(1 << 20)
+            assert chunk, "the stream ended without its done frame"
+            size += len(chunk)
+            tail = tail[-16:] + chunk
+    finally:
+        writer.close()
     return size
 
 

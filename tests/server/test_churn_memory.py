@@ -43,18 +43,23 @@ async def _open_then_reset(port: int, request: bytes, all_open: asyncio.Barrier)
     """One stream that gets its first token, waits until every stream of the round is live,
     then goes away with a RST (SO_LINGER 0), as a killed browser tab or a dropped phone does."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    await _read_until(reader, b"event: text")
-    await all_open.wait()
-    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
-    writer.transport.abort()
+    try:
+        writer.write(request)
+        await _read_until(reader, b"event: text")
+        await all_open.wait()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+    finally:  # also when the round fails or times out: no socket left to the garbage collector
+        writer.transport.abort()
 
 
 async def _finish(port: int, request: bytes) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    await _read_until(reader, b"event: done")
-    writer.close()
+    try:
+        writer.write(request)
+        await _read_until(reader, b"event: done")
+    finally:
+        writer.close()
 
 
 async def _settled_rss(server: ServeProcess) -> float:

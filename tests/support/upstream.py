@@ -31,6 +31,7 @@ public name is re-exported here, so tests import from ``tests.support.upstream``
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import threading
 import time
@@ -151,19 +152,47 @@ class FakeUpstream:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
             server.close()
-            with self._lock:
-                tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._end_connections()
             await server.wait_closed()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Start the connection's handler, registered at once so that ``stop()`` cancels it
+        even if it has not started; when it ends, however it ends, its socket is closed."""
+        task = asyncio.get_running_loop().create_task(self._handle(reader, writer))
+        with self._lock:
+            self._tasks.add(task)
+            self.connections += 1
+        task.add_done_callback(functools.partial(self._handler_done, writer))
+
+    def _handler_done(self, writer: asyncio.StreamWriter, task: asyncio.Task[None]) -> None:
+        writer.transport.abort()  # a no-op if the handler closed it; not if it never ran
+        with self._lock:
+            self._tasks.discard(task)
+
+    async def _end_connections(self) -> None:
+        """Cancel every handler and wait until each has closed its socket, connections still
+        being accepted included, before the loop closes.
+
+        A socket that outlives the fake's event loop is closed only by the garbage collector,
+        whose ``ResourceWarning`` then fires inside whatever test runs at that moment.
+        """
+        current = asyncio.current_task()
+        while others := asyncio.all_tasks() - {current}:
+            with self._lock:
+                handlers = self._tasks & others
+            for task in handlers:  # only those: a cancelled accept would leak its socket
+                task.cancel()
+            done, _ = await asyncio.wait(others, timeout=WAIT_MAX)
+            if not done:
+                break
+        await asyncio.sleep(0)  # an aborted transport closes its socket one iteration later
 
     def _next_script(self) -> Script:
         with self._lock:
@@ -174,11 +203,6 @@ class FakeUpstream:
         return Script([respond(500, {"error": {"message": "fake: no script queued"}})])
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        with self._lock:
-            self._tasks.add(task)
-            self.connections += 1
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -205,8 +229,6 @@ class FakeUpstream:
                 writer.transport.abort()
             else:
                 conn.rec.finished.set()
-            with self._lock:
-                self._tasks.discard(task)
 
 
 async def _read_request(

@@ -159,19 +159,24 @@ class Conn:
     async def close(self, linger: float) -> None:
         """End of the handler: wait (bounded) for the peer to close, then close our end.
 
-        When the fake itself is stopping (the handler task is being cancelled) it does not wait.
+        When the fake itself is stopping (the handler task is being cancelled) it does not wait;
+        a stop that cancels the wait half-way still closes (``finally``): a socket left open
+        here outlives the fake's event loop, and its ``ResourceWarning`` fires at some later
+        garbage collection, inside whatever test runs then.
         """
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             linger = 0.0
-        if not self.closed and linger > 0:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self.peer_gone.wait(), linger)
-        if not self.closed:
-            self.closed = True
-            if not self.peer_gone.is_set() and self.rec.closed_by_us_at is None:
-                self.rec.closed_by_us_at = time.monotonic()
-                self.rec.closed_how = "close"
-            self.writer.transport.abort()
-        self._watcher.cancel()
-        await asyncio.gather(self._watcher, return_exceptions=True)
+        try:
+            if not self.closed and linger > 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self.peer_gone.wait(), linger)
+        finally:
+            if not self.closed:
+                self.closed = True
+                if not self.peer_gone.is_set() and self.rec.closed_by_us_at is None:
+                    self.rec.closed_by_us_at = time.monotonic()
+                    self.rec.closed_how = "close"
+                self.writer.transport.abort()
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
