@@ -29,7 +29,7 @@ from starlette.types import Receive, Send
 
 from ..chat_stream import ChatStream, aclose_quietly
 from ..dialects.base import Dialect
-from ..errors import HTTP_STATUS_BY_CODE, RETRYABLE_CODES, AIChatFlowError, ProviderError
+from ..errors import RETRYABLE_CODES, AIChatFlowError, ProviderError
 from ..events import StreamError
 from .limits import StreamLimits
 from .reset import reset_connection
@@ -136,9 +136,7 @@ class _Run:
                 return
             await self.finish(self.dialect.error(error))
             return
-        status, headers, body = self.dialect.error_response(
-            error, HTTP_STATUS_BY_CODE.get(code, 500)
-        )
+        status, headers, body = self.dialect.error_response(error)  # the code's own status
         await writer.start(status, headers, streaming=False)
         await writer.close(body)
 
