@@ -13,6 +13,7 @@ and the message is never reworded by a shape (the code is in its own field).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ def retry_after_headers(error: StreamError) -> Headers:
     return [(b"retry-after", b"%d" % math.ceil(error.retry_after))]
 
 
-class ErrorShape:
+class ErrorShape(ABC):
     """One dialect's error object; subclasses define ``fields`` (and ``headers`` if needed)."""
 
     name: str = ""
@@ -40,10 +41,10 @@ class ErrorShape:
     """Headers of every error response in this shape, besides content type, request id and
     ``Retry-After``."""
 
+    @abstractmethod
     def fields(self, error: StreamError, request_id: str) -> dict[str, Any]:
         """The error object itself: the data of the terminal frame, inside ``{"error": ...}``
         in a JSON body."""
-        raise NotImplementedError
 
     def body(self, error: StreamError, request_id: str, details: Any = None) -> bytes:
         """``{"error": {...}}``, plus ``details`` inside when there are some."""

@@ -169,10 +169,18 @@ class HttpProvider(ABC, Generic[ItemT]):
         """The typed error of a status other than 200, ``body`` its first bytes."""
         return error_from_status(status, body, headers, provider=self.name, secrets=self.secrets)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A provider that reads whole answers (``unstreamed``) must say how: checked when the
+        class is defined, so ``unstreamed_events`` below is never reached unset."""
+        super().__init_subclass__(**kwargs)
+        if cls.unstreamed is not None and cls.unstreamed_events is HttpProvider.unstreamed_events:
+            raise TypeError(f"{cls.__name__} sets unstreamed but not unstreamed_events")
+
     def unstreamed_events(self, body: Any, model: str) -> list[ChatEvent]:
         """The events of a whole JSON answer (see ``unstreamed``); a ``TypeError``,
-        ``KeyError``, ``IndexError`` or ``AttributeError`` here means it has the wrong shape."""
-        raise NotImplementedError(f"{type(self).__name__} always streams")
+        ``KeyError``, ``IndexError`` or ``AttributeError`` here means it has the wrong shape.
+        Only called when ``unstreamed`` is set, and then overridden (``__init_subclass__``)."""
+        return []
 
     # --- the template -----------------------------------------------------------------------
 
