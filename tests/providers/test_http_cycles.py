@@ -9,6 +9,8 @@ leaves in a reference cycle stays for long. aiohttp's connection errors come wit
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 import pytest
@@ -18,6 +20,23 @@ from aichatflow.messages import ChatRequest
 from aichatflow.providers import create_provider
 from tests.support.processes import free_port
 from tests.support.upstream import Action, Chunks, FakeUpstream, Script, event, headers, raw
+
+
+@contextmanager
+def exceptions_left_in_cycles() -> Iterator[list[str]]:
+    """The names of the exceptions the block left in reference cycles (filled at its end).
+
+    A collection with ``DEBUG_SAVEALL`` keeps what it finds in ``gc.garbage`` to look at."""
+    left: list[str] = []
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield left
+        gc.collect()
+        left += [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
 
 
 async def test_an_unreachable_upstream_leaves_no_reference_cycles() -> None:
@@ -34,18 +53,13 @@ async def test_an_unreachable_upstream_leaves_no_reference_cycles() -> None:
     request = ChatRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     )
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage to look at
     try:
-        for _ in range(5):
-            with pytest.raises(ProviderError):
-                async for _event in provider.stream(request):
-                    pass
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException)]
+        with exceptions_left_in_cycles() as left:
+            for _ in range(5):
+                with pytest.raises(ProviderError):
+                    async for _event in provider.stream(request):
+                        pass
     finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
         await provider.aclose()
     assert left == []
 
@@ -82,21 +96,16 @@ async def test_a_connection_lost_mid_body_leaves_no_reference_cycles(
     request = ChatRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     )
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        for _ in range(3):
-            try:
-                async for _event in provider.stream(request):
-                    pass
-                finished = True
-            except UpstreamDisconnected:
-                finished = False
-            assert finished is completes
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException)]
+        with exceptions_left_in_cycles() as left:
+            for _ in range(3):
+                try:
+                    async for _event in provider.stream(request):
+                        pass
+                    finished = True
+                except UpstreamDisconnected:
+                    finished = False
+                assert finished is completes
     finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
         await provider.aclose()
     assert left == []
