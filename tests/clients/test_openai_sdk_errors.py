@@ -28,12 +28,7 @@ MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture
 def server(start_server: Callable[..., RunningServer], fake: FakeUpstream) -> RunningServer:
-    provider = {
-        "kind": "openai-compatible",
-        "base_url": f"{fake.url}/v1",
-        "max_retries": 0,
-        "models": ["m"],
-    }
+    provider = fake.openai_provider()
     return start_server(
         providers={"up": provider}, max_body_bytes=4096, stream={"first_token": 0.5}
     )

@@ -43,12 +43,7 @@ def _body(**extra: Any) -> bytes:
 
 @pytest.fixture
 def server(start_server: Callable[..., RunningServer], fake: FakeUpstream) -> RunningServer:
-    provider = {
-        "kind": "openai-compatible",
-        "base_url": f"{fake.url}/v1",
-        "max_retries": 0,
-        "models": ["m"],
-    }
+    provider = fake.openai_provider()
     running = start_server(
         providers={"up": provider},
         max_body_bytes=4096,

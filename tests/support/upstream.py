@@ -89,6 +89,16 @@ class FakeUpstream:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def openai_provider(self, *models: str) -> dict[str, Any]:
+        """A provider table for this fake as an OpenAI-compatible upstream: no retries, and
+        ``models`` given so that listing models never spends a queued script."""
+        return {
+            "kind": "openai-compatible",
+            "base_url": f"{self.url}/v1",
+            "max_retries": 0,
+            "models": list(models or ("m",)),
+        }
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
