@@ -3,7 +3,7 @@
 The layers, each importing only from itself and the ones it names (``docs/architecture.md``):
 
 * the ground floor: ``events``, ``errors``, ``messages``, ``chat_stream``, ``transcript``,
-  ``config`` (settings as data) and ``_lazy``; and ``sse/``, which imports nothing of aichatflow
+  ``config`` (settings as data), ``request_record`` and ``_lazy``; and ``sse/``, which imports nothing of aichatflow
   outside itself, so it can be used alone the way httpx-sse is;
 * ``providers/``: upstream APIs → ``ChatEvent`` (no stream engine, no dialect, no server);
 * ``dialects/``: ``ChatEvent`` → bytes; ``stream/``: the engine, which writes dialects;
@@ -40,6 +40,7 @@ GROUND = {
     "chat_stream",
     "transcript",
     "config",
+    "request_record",
     "_lazy",
 }
 MAY_IMPORT = {

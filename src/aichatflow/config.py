@@ -69,6 +69,7 @@ environment by the providers themselves and are never part of ``Settings``' prin
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -132,6 +133,116 @@ class HttpSettings(BaseModel):
     everything else); ``serve`` first raises its soft limit to the hard one."""
 
 
+KEY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class ApiKey(BaseModel):
+    """One client key of ``[[auth.keys]]``: its name, the SHA-256 of the key (the key itself is
+    never stored; ``aichatflow keys new`` prints both) and its own limits (none: unlimited)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=KEY_ID_PATTERN)
+    """The key's name in logs and metrics: never the key."""
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    models: tuple[str, ...] | None = None
+    """Globs of the models this key may use (``"openai/*"``, ``"fast"``); none: every model."""
+    rpm: int | None = Field(None, ge=1)
+    """Requests per minute (a sliding minute)."""
+    tpm: int | None = Field(None, ge=1)
+    """Tokens per minute: reserved from ``max_tokens`` when a stream starts, settled from the
+    usage it reported when it ends."""
+    max_streams: int | None = Field(None, ge=1)
+    """Streams of this key open at once."""
+    disabled: bool = False
+    """A revoked key: kept in the file (its id stays known to logs), refused with 401."""
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _lower_hex(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class AuthSettings(BaseModel):
+    """``[auth]``: with at least one key, every route but the page, its files and ``/healthz``
+    wants one (``server/auth.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    keys: tuple[ApiKey, ...] = ()
+    ticket_ttl: float = Field(60.0, gt=0, le=60)
+    """Seconds a ticket from ``POST /api/tickets`` stays valid (single use, at most 60)."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AuthSettings:
+        ids = [key.id for key in self.keys]
+        for key_id in ids:
+            if ids.count(key_id) > 1:
+                raise ValueError(f"auth.keys: the id {key_id!r} is used more than once")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+
+class LimitsSettings(BaseModel):
+    """``[limits]``: the server's capacity and the limits of anonymous callers; each key's own
+    limits are on the key (``server/limits/``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    storage: str = "memory://"
+    """Where counts live: ``memory://`` (this process) or ``redis://host:port/db`` (shared by
+    every instance using the same Redis)."""
+    max_streams: int = Field(0, ge=0)
+    """Streams open at once on this server (with Redis: on all instances); 0: no cap. Past
+    it: 503 ``over_capacity``."""
+    ip_rpm: int = Field(0, ge=0)
+    """Requests per minute per client address, for callers without a key; 0: no limit."""
+    reserve_tokens: int = Field(1024, ge=0)
+    """Tokens reserved against a key's ``tpm`` for a request without ``max_tokens``."""
+
+    @field_validator("storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {value!r}")
+        return value
+
+
+class MetricsSettings(BaseModel):
+    """``[metrics]``: ``GET /metrics`` in Prometheus text (``server/metrics/``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    public: bool = False
+    """Serve ``/metrics`` without a key even when keys are configured."""
+    key_labels: bool = False
+    """Add a ``key`` label (the key's id) to the request and token series. Off by default: each
+    key multiplies the series count."""
+
+
+class CorsSettings(BaseModel):
+    """``[cors]``: which other origins' pages may call the API (``server/cors.py``). None by
+    default: the chat page is same-origin and needs no CORS."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    allow_origins: tuple[str, ...] = ()
+    """Exact origins (``https://app.example``); ``"*"`` for any, then without credentials."""
+    max_age: int = Field(600, ge=0)
+
+    @field_validator("allow_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return value
+        origins = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"cors.allow_origins: {origin!r} is not an origin (scheme://host)")
+        return origins
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     host: str = "127.0.0.1"
@@ -157,6 +268,12 @@ class Settings(BaseModel):
     """Aliases: a name → ``provider/model``, or a list of them tried in order (fallback)."""
     fallback: FallbackSettings = FallbackSettings()
     http: HttpSettings = HttpSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitsSettings = LimitsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    cors: CorsSettings = CorsSettings()
+    log_format: Literal["text", "json"] = "text"
+    """The access log's form (logger ``aichatflow.access``): one line per finished request."""
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -210,6 +327,7 @@ class Settings(BaseModel):
         path = path or env.get(ENV_PREFIX + "CONFIG")
         data: dict[str, Any] = _read_toml(Path(path)) if path else {}
         data = _merge(data, _from_env(env))
+        data = _with_env_keys(data, env.get(ENV_PREFIX + "API_KEYS"))
         data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
         try:
             return cls.model_validate(data)
@@ -230,17 +348,45 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     fields = ("host", "port", "workers", "server", "default_model", "max_body_bytes", "log_level")
-    for field in (*fields, "auto_detect", "allowed_hosts"):
+    for field in (*fields, "auto_detect", "allowed_hosts", "log_format"):
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None:
             out[field] = value
-    for table, model in (("stream", StreamSettings), ("http", HttpSettings)):
+    tables: tuple[tuple[str, type[BaseModel]], ...] = (
+        ("stream", StreamSettings),
+        ("http", HttpSettings),
+        ("limits", LimitsSettings),
+        ("metrics", MetricsSettings),
+        ("cors", CorsSettings),
+    )
+    for table, model in tables:
         prefix = f"{ENV_PREFIX}{table.upper()}_"
         names = {f: prefix + f.upper() for f in model.model_fields}
         values = {f: env[name] for f, name in names.items() if name in env}
         if values:
             out[table] = values
     return out
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 (hex) a key is configured and compared by."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _with_env_keys(data: dict[str, Any], raw: str | None) -> dict[str, Any]:
+    """``AICHATFLOW_API_KEYS`` (raw keys, comma-separated, for containers) → more
+    ``auth.keys``, each hashed at once and named ``env-`` + the first 8 hex digits of its hash;
+    the raw keys go no further than this function."""
+    keys = [k.strip() for k in (raw or "").split(",") if k.strip()]
+    if not keys:
+        return data
+    auth = dict(data.get("auth") or {})
+    listed = list(auth.get("keys") or [])
+    for key in keys:
+        digest = key_digest(key)
+        listed.append({"id": "env-" + digest[:8], "sha256": digest})
+    auth["keys"] = listed
+    return {**data, "auth": auth}
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,8 +401,15 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "ENV_PREFIX",
+    "KEY_ID_PATTERN",
+    "ApiKey",
+    "AuthSettings",
+    "CorsSettings",
     "FallbackSettings",
     "HttpSettings",
+    "LimitsSettings",
+    "MetricsSettings",
     "Settings",
     "StreamSettings",
+    "key_digest",
 ]

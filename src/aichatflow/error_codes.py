@@ -46,6 +46,15 @@ ERRORS: Mapping[str, ErrorKind] = MappingProxyType(
             "the body is JSON but not a valid request (a missing or wrong field, more than "
             "1,000 messages); `details` holds pydantic's error locations",
         ),
+        "unauthorized": ErrorKind(
+            401,
+            False,
+            "no API key, a key this server does not know or has disabled, or a ticket that is "
+            "unknown, used or expired (only when keys are configured)",
+        ),
+        "forbidden": ErrorKind(
+            403, False, "the key may not use that model (its `models` globs), or that route"
+        ),
         "unknown_model": ErrorKind(404, False, "no provider, alias or model by that name"),
         "not_found": ErrorKind(404, False, "no route at that path"),
         "method_not_allowed": ErrorKind(
@@ -69,10 +78,17 @@ ERRORS: Mapping[str, ErrorKind] = MappingProxyType(
             False,
             "the request head is over `max_header_bytes` or has more than `max_headers` fields",
         ),
+        "rate_limited": ErrorKind(
+            429,
+            True,
+            "a limit of the key (`rpm`, `tpm`, `max_streams`) or of an anonymous caller's "
+            "address (`ip_rpm`) is reached; `Retry-After` and `x-ratelimit-*` say until when",
+        ),
         "over_capacity": ErrorKind(
             503,
             True,
-            "every connection the server allows (`max_connections`) is busy; `Retry-After: 1`",
+            "every connection the server allows (`max_connections`) is busy, or every stream "
+            "slot (`[limits] max_streams`); `Retry-After` says when to try again",
         ),
         # The upstream (the provider behind a model) failed.
         "upstream_auth": ErrorKind(

@@ -135,6 +135,52 @@ class BodyTooLarge(RequestError):
         self.limit = limit
 
 
+class Unauthorized(RequestError):
+    """No valid credential (401). The message never repeats the key that was sent, beyond the
+    last four characters (enough for its owner to tell which one it was)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(RequestError):
+    """A valid key asked for something it may not use (403): a model outside its globs."""
+
+    code = "forbidden"
+
+
+class Refused(AIChatFlowError):
+    """A request refused by a limit before any upstream call, with the headers that say why.
+
+    ``headers`` (``Retry-After`` is rendered from ``retry_after``; these are the others, such as
+    OpenAI's ``x-ratelimit-*``) go on the error response.
+    """
+
+    code = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = list(headers)
+
+
+class RateLimited(Refused):
+    """429: a per-key or per-address limit is used up."""
+
+    code = "rate_limited"
+
+
+class OverCapacity(Refused):
+    """503: the server's own capacity (``[limits] max_streams``) is used up."""
+
+    code = "over_capacity"
+
+
 class UnsupportedMediaType(RequestError):
     """A chat ``POST`` whose ``Content-Type`` is not ``application/json``.
 
@@ -340,8 +386,13 @@ __all__ = [
     "BodyTooLarge",
     "ConfigError",
     "EventTooLarge",
+    "Forbidden",
+    "OverCapacity",
     "ProviderError",
+    "RateLimited",
+    "Refused",
     "RequestError",
+    "Unauthorized",
     "UnknownModel",
     "UnsupportedMediaType",
     "UpstreamAuth",

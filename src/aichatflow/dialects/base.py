@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from ..events import ChatEvent, Finish, StreamError
+from ..events import ChatEvent, Finish, StreamError, Usage
 from .error_shape import ErrorShape, Headers, retry_after_headers
 
 SSE_HEADERS: Headers = [
@@ -71,12 +71,25 @@ class DialectState:
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
+        self.request_id = stream_id
+        """The ``x-request-id`` and the ``request_id`` of error objects; a server that names
+        its requests itself (an incoming ``x-request-id``) sets it before the stream starts."""
+        self.extra_headers: Headers = []
+        """Headers the server adds to this response, whatever its status (CORS, rate-limit
+        state); set before the stream starts."""
         self.terminal = False
         self.content = False
         self.status = 200
+        self.usage: Usage | None = None
+        """The last usage the stream reported (an update or the finish's), for the server's
+        records once the stream ended."""
+        self.answered_by = ""
+        """The ``provider/model`` that answered, from ``StreamStart`` (the fallback that did,
+        when the first deployment failed)."""
 
     def error_response(self, error: StreamError, status: int = 0) -> tuple[int, Headers, bytes]:
-        return self.error_shape.response(error, self.stream_id, status=status)
+        code, headers, body = self.error_shape.response(error, self.request_id, status=status)
+        return code, [*headers, *self.extra_headers], body
 
 
 class ChatEventDialect(DialectState):

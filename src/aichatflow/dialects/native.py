@@ -22,7 +22,6 @@ from ..events import (
     StreamStart,
     TextDelta,
     ToolCallDelta,
-    Usage,
     UsageUpdate,
 )
 from .base import SSE_HEADERS, ChatEventDialect, Headers
@@ -67,11 +66,11 @@ class NativeDialect(ChatEventDialect):
         """The ``provider/model`` expected to answer, announced in ``start``; if another one
         answers (a fallback), a ``model`` frame says so as soon as it starts."""
         self.seq = 0
-        self.usage: Usage | None = None
         self._sid = stream_id.encode("ascii")
 
     def headers(self) -> Headers:
-        return [*SSE_HEADERS, (b"x-request-id", self._sid)]
+        request_id = (b"x-request-id", self.request_id.encode("ascii"))
+        return [*SSE_HEADERS, request_id, *self.extra_headers]
 
     def open(self) -> bytes:
         start: dict[str, Any] = {"stream_id": self.stream_id, "model": self.model}
@@ -151,7 +150,7 @@ class NativeDialect(ChatEventDialect):
             self.usage = event.usage
             out.append(self._frame(b"usage", _dumps(event.usage.as_dict())))
         elif isinstance(event, Finish):
-            usage = event.usage or self.usage
+            usage = self.usage = event.usage or self.usage
             done: dict[str, Any] = {
                 "finish_reason": event.reason,
                 "usage": usage.as_dict() if usage else None,
@@ -159,10 +158,11 @@ class NativeDialect(ChatEventDialect):
             out.append(self._frame(b"done", _dumps(done)))
             self.terminal = True
         elif isinstance(event, StreamError):
-            error = self.error_shape.fields(event, self.stream_id)
+            error = self.error_shape.fields(event, self.request_id)
             out.append(self._frame(b"error", _dumps(error)))
             self.terminal = True
         elif isinstance(event, StreamStart):
+            self.answered_by = event.model
             if self.deployment is not None and event.model and event.model != self.deployment:
                 self.deployment = event.model
                 out.append(self._frame(b"model", _dumps({"deployment": event.model})))

@@ -100,7 +100,6 @@ class OpenAIStreamDialect(_Base):
     def __init__(self, stream_id: str, model: str, *, include_usage: bool = False) -> None:
         super().__init__(stream_id, model)
         self.include_usage = include_usage
-        self.usage: Usage | None = None
         head = {
             "id": self.completion_id,
             "object": "chat.completion.chunk",
@@ -112,7 +111,7 @@ class OpenAIStreamDialect(_Base):
         self._open_suffix = b',"logprobs":null,"finish_reason":null}]}\n\n'
 
     def headers(self) -> Headers:
-        return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]
+        return [*SSE_HEADERS, (b"x-request-id", self.request_id.encode()), *self.extra_headers]
 
     def open(self) -> bytes:
         """The role chunk, sent before we know whether text or tool calls follow: so its
@@ -175,7 +174,7 @@ class OpenAIStreamDialect(_Base):
         elif isinstance(event, Finish):
             reason = _dumps(openai_finish_reason(event.reason))
             out.append(self._prefix + b'{},"logprobs":null,"finish_reason":' + reason + b"}]}\n\n")
-            usage = event.usage or self.usage
+            usage = self.usage = event.usage or self.usage
             if self.include_usage and usage is not None:
                 head = self._prefix[: self._prefix.index(b',"choices"')]
                 out.append(
@@ -184,9 +183,11 @@ class OpenAIStreamDialect(_Base):
             out.append(b"data: [DONE]\n\n")
             self.terminal = True
         elif isinstance(event, StreamError):
-            out.append(b"data: " + self.error_shape.body(event, self.stream_id) + b"\n\n")
+            out.append(b"data: " + self.error_shape.body(event, self.request_id) + b"\n\n")
             self.terminal = True
-        elif not isinstance(event, StreamStart):
+        elif isinstance(event, StreamStart):
+            self.answered_by = event.model
+        else:
             raise TypeError(f"not a ChatEvent: {event!r}")
         return self.terminal
 
@@ -199,14 +200,14 @@ class OpenAICompletionDialect(_Base):
     def __init__(self, stream_id: str, model: str) -> None:
         super().__init__(stream_id, model)
         self._builder = TranscriptBuilder()
-        self._headers: Headers = [
-            (b"content-type", b"application/json"),
-            (b"x-request-id", self.stream_id.encode()),
-        ]
+        self._error_headers: Headers | None = None
 
     def headers(self) -> Headers:
         """The body's headers, or the error response's when the stream ended in an error."""
-        return self._headers
+        if self._error_headers is not None:
+            return self._error_headers
+        request_id = (b"x-request-id", self.request_id.encode())
+        return [(b"content-type", b"application/json"), request_id, *self.extra_headers]
 
     def open(self) -> bytes:
         return b""
@@ -228,7 +229,7 @@ class OpenAICompletionDialect(_Base):
                 self.content = True
             elif isinstance(event, StreamError):
                 self.terminal = True
-                self.status, self._headers, body = self.error_response(event)
+                self.status, self._error_headers, body = self.error_response(event)
                 return body
             elif isinstance(event, Finish):
                 self.terminal = True
@@ -237,6 +238,7 @@ class OpenAICompletionDialect(_Base):
 
     def _body(self) -> bytes:
         t = self._builder.result()
+        self.usage, self.answered_by = t.usage, t.model
         message: dict[str, Any] = {"role": "assistant", "content": t.text or None}
         if t.reasoning:
             message["reasoning_content"] = t.reasoning

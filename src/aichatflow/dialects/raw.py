@@ -25,7 +25,7 @@ class RawSSEDialect(DialectState):
         self.retry_ms = retry_ms
 
     def headers(self) -> Headers:
-        return [*SSE_HEADERS, (b"x-request-id", self.stream_id.encode())]
+        return [*SSE_HEADERS, (b"x-request-id", self.request_id.encode()), *self.extra_headers]
 
     def open(self) -> bytes:
         return b"retry: %d\n\n" % self.retry_ms if self.retry_ms is not None else b""
@@ -40,7 +40,7 @@ class RawSSEDialect(DialectState):
 
     def error(self, error: StreamError) -> bytes:
         self.terminal = True
-        data = self.error_shape.fields(error, self.stream_id)
+        data = self.error_shape.fields(error, self.request_id)
         return encode_event(orjson.dumps(data).decode(), event="error")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -31,6 +32,7 @@ from ..chat_stream import ChatStream, aclose_quietly
 from ..dialects.base import Dialect
 from ..errors import RETRYABLE_CODES, AIChatFlowError, ProviderError
 from ..events import StreamError
+from ..request_record import GAP_BUCKETS, RequestRecord
 from .limits import StreamLimits
 from .reset import reset_connection
 from .source import as_batches
@@ -65,10 +67,17 @@ class StreamOutcome:
 class _Run:
     """One stream's run; a class only to keep the steps small and named."""
 
-    def __init__(self, dialect: Dialect[Any], writer: StreamWriter, watched: Watched) -> None:
+    def __init__(
+        self,
+        dialect: Dialect[Any],
+        writer: StreamWriter,
+        watched: Watched,
+        record: RequestRecord | None = None,
+    ) -> None:
         self.dialect = dialect
         self.writer = writer
         self.watched = watched
+        self.record = record
         self.outcome = StreamOutcome()
 
     async def start(self, status: int | None = None) -> None:
@@ -78,9 +87,14 @@ class _Run:
         )
 
     async def pump(self, batches: AsyncIterable[list[Any]]) -> None:
-        """The hot loop: per batch, one render and at most one write."""
+        """The hot loop: per batch, one render and at most one write.
+
+        With a record, also the time of the first content write and the gaps between content
+        writes (one bisect per content write; the histogram is observed once, at the end)."""
         dialect, writer, progress = self.dialect, self.writer, self.watched.progress
         write, time = writer.write, asyncio.get_running_loop().time
+        record = self.record
+        previous = 0.0
         if dialect.headers_on_open:
             await self.start()
             await write(dialect.open())
@@ -101,8 +115,10 @@ class _Run:
             if body:
                 await write(body)
                 if content:
-                    progress.last_progress = writer.last_write  # time blocked on the client
-                    # is not upstream's
+                    # time blocked on the client is not upstream's
+                    now = progress.last_progress = writer.last_write
+                    if record is not None:
+                        previous = _stamp(record, previous, now)
         # The source ended without a terminal event: that is a normal end for a library user's
         # generator. Providers that see a truncated upstream raise instead.
         await self.finish(dialect.end())
@@ -141,6 +157,17 @@ class _Run:
         await writer.close(body)
 
 
+def _stamp(record: RequestRecord, previous: float, now: float) -> float:
+    """A content write ended at ``now``: the first one's time, or one more gap counted."""
+    if record.first_content is None:
+        record.first_content = now
+    elif record.gaps is not None:
+        gap = now - previous
+        record.gaps[bisect_left(GAP_BUCKETS, gap)] += 1
+        record.gap_sum += gap
+    return now
+
+
 async def _watch_disconnect(receive: Receive, w: Watched) -> None:
     """Wait for ``http.disconnect`` (the only way ASGI tells us the client left)."""
     try:
@@ -163,8 +190,12 @@ async def run_stream(
     limits: StreamLimits,
     *,
     stream_id: str = "",
+    record: RequestRecord | None = None,
 ) -> StreamOutcome:
-    """Stream ``source`` to one ASGI connection in ``dialect``; returns how it ended."""
+    """Stream ``source`` to one ASGI connection in ``dialect``; returns how it ended.
+
+    With ``record``, the times of the first content write and the gaps between content writes
+    are written into it (``RequestRecord``), and the end time once the stream ended."""
     task = asyncio.current_task()
     assert task is not None
     dog = Watchdog.current()
@@ -176,14 +207,17 @@ async def run_stream(
         await run.fail("server_shutting_down", _MESSAGES["server_shutting_down"])
         run.outcome.writes = writer.writes
         return run.outcome
-    run = _Run(dialect, writer, dog.watch(task, limits, writer))
-    listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, run.watched))
+    run = _Run(dialect, writer, dog.watch(task, limits, writer), record)
+    loop = asyncio.get_running_loop()
+    listener = loop.create_task(_watch_disconnect(receive, run.watched))
     try:
         await _guarded(run, batches, task, stream_id)
     finally:
         listener.cancel()
         writer.abandon()
         dog.forget(run.watched)
+        if record is not None:
+            record.ended = loop.time()
     run.outcome.writes = writer.writes
     return run.outcome
 

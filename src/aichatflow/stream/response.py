@@ -23,6 +23,7 @@ from ..chat_stream import ChatStream
 from ..dialects.base import Dialect
 from ..dialects.native import NativeDialect
 from ..events import ChatEvent
+from ..request_record import RequestRecord
 from .engine import StreamOutcome, run_stream
 from .limits import StreamLimits
 
@@ -44,6 +45,7 @@ class EventStreamResponse(Response):
         limits: StreamLimits | None = None,
         stream_id: str | None = None,
         background: BackgroundTask | None = None,
+        record: RequestRecord | None = None,
     ) -> None:
         self.source = source
         self.limits = limits or StreamLimits()
@@ -52,6 +54,8 @@ class EventStreamResponse(Response):
             self.stream_id, model, retry_ms=self.limits.retry_ms
         )
         self.background = background
+        self.record = record
+        """Where the engine writes the stream's times (the server's request record)."""
         self.status_code = 200
         self.outcome: StreamOutcome | None = None
         self.raw_headers = list(self.dialect.headers())
@@ -62,7 +66,13 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.outcome = await run_stream(
-            receive, send, self.source, self.dialect, self.limits, stream_id=self.stream_id
+            receive,
+            send,
+            self.source,
+            self.dialect,
+            self.limits,
+            stream_id=self.stream_id,
+            record=self.record,
         )
         if self.background is not None:
             await self.background()
