@@ -19,6 +19,7 @@ TOML (every key optional)::
     server = "uvicorn"           # or "granian" (pip install 'aichatflow[granian]')
     max_body_bytes = 1048576
     allowed_hosts = []           # names besides localhost and IP addresses; see below
+    log_format = "text"          # the access log (serve: stdout): text or json
 
     [stream]                     # timers in seconds (docs/configuration.md)
     first_token = 120
@@ -60,7 +61,8 @@ addresses are safe to accept and names are not).
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
-``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT``,
+``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_LOG_FORMAT``,
+``AICHATFLOW_AUTO_DETECT``,
 ``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``). Keys are read from the
