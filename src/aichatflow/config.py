@@ -135,6 +135,16 @@ class HttpSettings(BaseModel):
     everything else); ``serve`` first raises its soft limit to the hard one."""
 
 
+def comma_list(value: Any) -> list[str] | None:
+    """A list setting given as a list, or as one comma-separated string (the environment's
+    form): its items stripped, empty ones dropped; ``None`` for any other type."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        return None
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
 KEY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
@@ -234,11 +244,10 @@ class CorsSettings(BaseModel):
     @field_validator("allow_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list | tuple):
-            return value
-        origins = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+        items = comma_list(value)
+        if items is None:
+            return value  # pydantic reports the type
+        origins = [item.rstrip("/") for item in items]
         for origin in origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"cors.allow_origins: {origin!r} is not an origin (scheme://host)")
@@ -292,11 +301,10 @@ class Settings(BaseModel):
     @classmethod
     def _host_names(cls, value: Any) -> Any:
         """A comma-separated string (the environment) or a list; each a bare host name."""
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list | tuple):
+        items = comma_list(value)
+        if items is None:
             return value  # pydantic reports the type
-        names = [str(v).strip().lower() for v in value if str(v).strip()]
+        names = [item.lower() for item in items]
         for name in names:
             subdomains = name.startswith("*.") and "*" not in name[2:]
             if "*" in name and name != "*" and not subdomains:
