@@ -22,11 +22,12 @@ import orjson
 from tests.support.upstream import Chunks
 
 
-def _stream_body(words: list[str]) -> bytes:
-    c = Chunks()
-    chunks = [c.role(), *(c.content(w) for w in words), c.finish()]
-    events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks] + [b"data: [DONE]\n\n"]
-    return b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+def _chunked(chunks: list[dict[str, Any]], *, last: bool) -> bytes:
+    events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
+    if last:
+        events.append(b"data: [DONE]\n\n")
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events)
+    return body + b"0\r\n\r\n" if last else body
 
 
 HEAD = (
@@ -36,10 +37,14 @@ HEAD = (
 
 
 class KeepAliveUpstream:
-    """Serves every request with a stream of ``words``, after ``delay`` seconds."""
+    """Serves every request with a stream of ``words``: the first one at once, the rest
+    ``delay`` seconds later (so a stream holds its connection that long after its first
+    token)."""
 
     def __init__(self, words: tuple[str, ...] = ("Hel", "lo"), delay: float = 0.0) -> None:
-        self.body = _stream_body(list(words))
+        c = Chunks()
+        self.first = _chunked([c.role(), c.content(words[0])], last=False)
+        self.rest = _chunked([*(c.content(w) for w in words[1:]), c.finish()], last=True)
         self.delay = delay
         self.port = 0
         self.accepted = 0
@@ -118,10 +123,10 @@ class KeepAliveUpstream:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            writer.write(HEAD)
+            writer.write(HEAD + self.first)
             await writer.drain()
             await asyncio.sleep(self.delay)
-            writer.write(self.body)
+            writer.write(self.rest)
             await writer.drain()
         finally:
             with self._lock:

@@ -23,8 +23,12 @@ BODY = {"model": "up/m", "messages": user(), "stream": True}
 
 
 @contextmanager
-def server_for(upstream: KeepAliveUpstream, **options: Any) -> Iterator[RunningServer]:
-    settings = make_settings(providers={"up": upstream.provider(**options)}, default_model="up/m")
+def server_for(
+    upstream: KeepAliveUpstream, stream: dict[str, float] | None = None, **options: Any
+) -> Iterator[RunningServer]:
+    settings = make_settings(
+        providers={"up": upstream.provider(**options)}, default_model="up/m", stream=stream or {}
+    )
     with serve(create_app(settings)) as server:
         yield server
 
@@ -99,3 +103,22 @@ async def test_without_pool_size_the_same_streams_run_at_once() -> None:
         await asyncio.gather(*(one_stream(server) for _ in range(5)))
         assert upstream.most_in_flight == 5
         assert upstream.accepted == 5
+
+
+async def test_a_wait_for_a_connection_is_bounded_by_first_token() -> None:
+    """A request queued behind a full pool is not stuck: its stream's ``first_token`` timer
+    runs while it waits, and ends it with the usual ``upstream_timeout`` error."""
+    with (
+        keepalive_upstream(delay=4.0) as upstream,
+        server_for(upstream, stream={"first_token": 1.0}, pool_size=1) as server,
+    ):
+        holder = asyncio.create_task(stream_chat(server.url, BODY, path="/api/chat"))
+        while upstream.requests < 1:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        waiting = await stream_chat(server.url, BODY, path="/api/chat")
+        waited = time.monotonic() - started
+        assert [e["code"] for e in waiting.data("error")] == ["upstream_timeout"], waiting.raw
+        assert 0.9 <= waited < 3.5, waited  # ended by the timer, long before the holder's end
+        assert upstream.requests == 1  # it never reached the upstream
+        assert (await holder).text() == "Hello"
