@@ -18,6 +18,7 @@ import pytest
 
 from aichatflow.config import key_digest
 from aichatflow.server import create_app
+from aichatflow.server.app import production_parts
 from tests.conftest import make_settings
 from tests.support.client import user
 from tests.support.server import LogCapture, RunningServer, serve
@@ -36,6 +37,7 @@ DENIED = [
 CHAT_PATHS = ["/api/chat", "/v1/chat/completions"]
 KEY = "sk-test-cors-0123456789"
 CHAT = orjson.dumps({"model": "up/m", "messages": user(), "stream": True})
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
@@ -183,7 +185,9 @@ def test_a_foreign_host_is_refused_before_cors_keys_and_upstream(
     upstream: FakeUpstream, server_logs: LogCapture, path: str, origin: str | None
 ) -> None:
     """Keys are on, and no key is sent: a 400 for the ``Host``, not a 401, and no grant."""
-    with _server(upstream, auth={"keys": [{"id": "k", "sha256": key_digest(KEY)}]}) as server:
+    auth = {"keys": [{"id": "k", "sha256": key_digest(KEY)}]}
+    keys_built = production_parts(make_settings(auth=auth)).keys is not None
+    with _server(upstream, auth=auth) as server:
         headers = {"host": "attacker.example", "content-type": "application/json"}
         if origin is not None:
             headers["origin"] = origin
@@ -196,7 +200,11 @@ def test_a_foreign_host_is_refused_before_cors_keys_and_upstream(
         pre = preflight_with_host(server, path, origin or ALLOWED, "attacker.example")
         assert pre.status_code == 400 and cors_headers(pre) == {}
 
-        # Control: the same request by the server's address, with the key, is streamed.
+        # Controls by the server's address: without a key, the keys part (when it is built)
+        # answers 401, so the 400 above came before it; with the key, the stream is served.
+        if keys_built:
+            r = httpx.request(method, server.url + path, content=CHAT, headers=JSON, timeout=10)
+            assert r.status_code == (200 if path == "/" else 401), r.text
         if path in CHAT_PATHS:
             good = {"authorization": f"Bearer {KEY}", **({"origin": origin} if origin else {})}
             _, body = stream(server, path, **good)
