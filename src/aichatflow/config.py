@@ -41,6 +41,9 @@ TOML (every key optional)::
     api_key_env = "UPSTREAM_API_KEY"
     models = ["my-model"]        # listed in /v1/models; without it, the upstream's own
                                  # GET {base_url}/models (cached 5 min, failure tolerated)
+    pool_size = 1000             # connections to this upstream at once (its own pool);
+                                 # past it, requests wait for one to come free
+    keepalive = 15               # seconds an idle connection is kept; 0: none is
 
     [models]                     # aliases; a list is a fallback chain
     fast = "upstream/my-model"
@@ -49,6 +52,10 @@ TOML (every key optional)::
     [fallback]                   # a deployment failing more than allowed_fails times within
     allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
     cooldown = 30
+
+    [cors]                       # none by default: the chat page is same-origin
+    allow_origins = []           # exact origins ("https://app.example"); "*" for any
+    max_age = 600                # seconds a browser may cache a preflight
 
 ``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
 address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
@@ -64,9 +71,11 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_LOG_FORMAT``,
 ``AICHATFLOW_AUTO_DETECT``,
 ``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
-``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
-``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``). Keys are read from the
-environment by the providers themselves and are never part of ``Settings``' printable form.
+``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
+``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
+``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated) and ``AICHATFLOW_CORS_MAX_AGE``. Keys are
+read from the environment by the providers themselves and are never part of ``Settings``'
+printable form.
 """
 
 from __future__ import annotations

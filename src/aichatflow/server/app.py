@@ -23,6 +23,7 @@ from ..stream.limits import StreamLimits
 from . import routes
 from .access_log import AccessLog
 from .chat_endpoint import ChatApp, ChatEndpoint
+from .cors import build_cors
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .gate import Parts
 from .hosts import HostPolicy
@@ -36,7 +37,7 @@ def production_parts(settings: Settings) -> Parts:
         keys=None,  # keys: build_keys(settings)
         limiter=None,  # limits: build_limiter(settings)
         metrics=None,  # metrics: build_metrics(settings)
-        cors=None,  # cors: build_cors(settings)
+        cors=build_cors(settings),
         access_log=AccessLog(settings.log_format),
     )
 
