@@ -32,6 +32,7 @@ from starlette.types import Scope
 
 from ..config import ApiKey, Settings
 from ..errors import Forbidden, Unauthorized
+from .gate import EXCHANGE, Exchange
 from .production import Caller
 from .tickets import TicketBook
 
@@ -145,15 +146,18 @@ def build_keys(settings: Settings) -> KeyRing | None:
 
 
 async def mint_ticket(request: Request) -> Response:
-    """``POST /api/tickets`` → ``{"ticket": ..., "expires_in": seconds}`` (the gate has already
-    authenticated the request: ``request.state.caller``)."""
-    keys: KeyRing | None = request.app.state.keys
-    caller: Caller | None = getattr(request.state, "caller", None)
+    """``POST /api/tickets`` → ``{"ticket": ..., "expires_in": seconds}``; the gate has already
+    authenticated the request (its ``Exchange`` holds the caller)."""
+    keys: KeyRing | None = getattr(request.app.state, "keys", None)
+    exchange: Exchange | None = request.scope.get(EXCHANGE)
     if keys is None:
         raise Unauthorized("this server has no keys, so it mints no tickets")
-    if caller is None:
+    if exchange is None:
         raise Unauthorized(NO_CREDENTIAL)
-    return JSONResponse(keys.mint_ticket(caller), headers={"cache-control": "no-store"})
+    if _query_ticket(request.scope.get("query_string", b"")) is not None:
+        # A ticket minting the next one would live forever: only a key mints.
+        raise Unauthorized("a ticket cannot mint tickets: send the key")
+    return JSONResponse(keys.mint_ticket(exchange.caller), headers={"cache-control": "no-store"})
 
 
 def _refusal(presented: str) -> str:

@@ -11,6 +11,7 @@ no log line of the whole run contains one.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -236,7 +237,10 @@ def test_every_route_refuses_every_missing_or_bad_credential_before_any_upstream
     assert http.options("/api/chat").status_code in (200, 204, 400, 405)
     assert fake.attempts == 0, [r.path for r in fake.requests]
     tickets = expired + used
-    assert not [t for t in tickets if t in server_logs.text()]
+    logged = server_logs.text()
+    assert "route=/api/config" in logged and "status=401" in logged  # the access log ran
+    assert not [t for t in tickets if t in logged or t[:12] in logged]
+    assert not re.search(r"ticket=(?!\[REDACTED\])", logged)
 
 
 def test_a_valid_key_or_ticket_opens_every_route(
@@ -248,6 +252,8 @@ def test_a_valid_key_or_ticket_opens_every_route(
             response = call(http, route, headers)
             assert response.status_code == 200, (route, response.text)
             chats += route.chat
+        if route.path == "/api/tickets":
+            continue  # only a key mints (test_only_a_key_mints_tickets)
         ticket = mint(http)
         response = call(http, route, params={"ticket": ticket})
         assert response.status_code == 200, (route, response.text)
@@ -264,3 +270,15 @@ def test_a_valid_key_or_ticket_opens_every_route(
     response = http.post("/api/chat", json=allowed, headers={"x-api-key": LIMITED})
     assert response.status_code == 200 and "event: done" in response.text
     assert fake.attempts == chats + 1
+
+
+def test_only_a_key_mints_tickets(
+    server: RunningServer, http: httpx.Client, start_server: Callable[..., RunningServer]
+) -> None:
+    ticket = mint(http)
+    chained = http.post("/api/tickets", params={"ticket": ticket})
+    assert_refused(chained, 401, ticket, cell="a ticket minting a ticket")
+    assert "key" in chained.json()["error"]["message"]
+    keyless = start_server(providers={"fast": {"kind": "mock"}}, default_model="fast/chat")
+    response = httpx.post(keyless.url + "/api/tickets", timeout=15)
+    assert_refused(response, 401, cell="a keyless server mints no tickets")
