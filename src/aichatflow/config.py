@@ -57,6 +57,16 @@ TOML (every key optional)::
     allow_origins = []           # exact origins ("https://app.example"); "*" for any
     max_age = 600                # seconds a browser may cache a preflight
 
+    [auth]                       # client keys (server/auth.py); none: no route wants one
+    ticket_ttl = 60              # seconds a POST /api/tickets ticket lives (single use, <= 60)
+
+    [[auth.keys]]                # `aichatflow keys new --id team-a` prints this entry
+    id = "team-a"                # the key's name in logs and metrics
+    sha256 = "<64 hex digits>"   # SHA-256 of the key; the key itself is never stored
+    models = ["openai/*"]        # globs of the models it may use; left out: all
+    rpm = 60                     # optional limits: rpm, tpm, max_streams
+    disabled = false             # revoked: the same 401 as an unknown key
+
 ``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
 address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
 but ``/healthz``, so a DNS-rebinding page (``evil.example`` pointed at ``127.0.0.1``) cannot
@@ -70,7 +80,8 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
 ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_LOG_FORMAT``,
 ``AICHATFLOW_AUTO_DETECT``,
-``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
+``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated), ``AICHATFLOW_API_KEYS`` (raw client keys,
+comma-separated, hashed at load into more ``auth.keys``),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
 ``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated) and ``AICHATFLOW_CORS_MAX_AGE``. Keys are
