@@ -21,7 +21,6 @@ headers, a scheme other than ``Bearer``, a key that is not printable ASCII or is
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 from urllib.parse import parse_qsl
@@ -98,12 +97,8 @@ class KeyRing:
     def authorize_model(self, caller: Caller, model: str) -> None:
         """``Forbidden`` (403) unless one of the key's ``models`` globs (case-sensitive, as
         ``fnmatch``) matches ``model``, the name the request used (an alias stays an alias)."""
-        key = caller.key
-        if key is None or key.models is None:
-            return
-        if any(fnmatch.fnmatchcase(model, pattern) for pattern in key.models):
-            return
-        raise Forbidden(f"the key {key.id!r} may not use the model {model[:200]!r}")
+        if not caller.may_use(model):
+            raise Forbidden(f"the key {caller.key_id!r} may not use the model {model[:200]!r}")
 
     def mint_ticket(self, caller: Caller) -> dict[str, object]:
         """The body of ``POST /api/tickets``: a ticket bound to the caller's key."""

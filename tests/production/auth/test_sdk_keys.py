@@ -84,3 +84,17 @@ def test_the_anthropic_sdks_header_is_a_key_too(server: RunningServer) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.text.rstrip().endswith("data: [DONE]")
+
+
+def test_a_key_lists_and_retrieves_only_the_models_its_globs_allow(server: RunningServer) -> None:
+    """As LiteLLM's proxy does: the list is the key's, and a model outside it is a 404 like a
+    model that does not exist (no oracle), while a key without globs sees everything."""
+    with client(server, LIMITED) as sdk:
+        assert [m.id for m in sdk.models.list()] == ["quick"]
+        assert sdk.models.retrieve("quick").id == "quick"
+        with pytest.raises(openai.NotFoundError):
+            sdk.models.retrieve("fast/chat")
+    with client(server, GOOD) as sdk:
+        listed = {m.id for m in sdk.models.list()}
+        assert {"quick", "fast/chat"} <= listed
+        assert sdk.models.retrieve("fast/chat").id == "fast/chat"
