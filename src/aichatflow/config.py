@@ -72,13 +72,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .redaction import redact_url
 
 ENV_PREFIX = "AICHATFLOW_"
 
@@ -186,7 +187,10 @@ class AuthSettings(BaseModel):
 
 class LimitsSettings(BaseModel):
     """``[limits]``: the server's capacity and the limits of anonymous callers; each key's own
-    limits are on the key (``server/limits/``)."""
+    limits are on the key (``server/limits/``).
+
+    ``storage`` may hold a password (``redis://:secret@host``): the repr and the configuration
+    errors show it redacted."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     storage: str = "memory://"
@@ -204,8 +208,13 @@ class LimitsSettings(BaseModel):
     @classmethod
     def _known_storage(cls, value: str) -> str:
         if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {value!r}")
+            shown = redact_url(value)
+            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {shown!r}")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "storage" else value
 
 
 class MetricsSettings(BaseModel):
@@ -332,7 +341,17 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid configuration:\n{exc}") from None
+            text = _without_storage_password(str(exc), data.get("limits"))
+            raise ConfigError(f"invalid configuration:\n{text}") from None
+
+
+def _without_storage_password(text: str, limits: Any) -> str:
+    """A validation error quotes its input: a storage URL's password, redacted."""
+    storage = limits.get("storage") if isinstance(limits, Mapping) else limits
+    if isinstance(storage, str):
+        for form in (storage, repr(storage)[1:-1]):
+            text = text.replace(form, redact_url(form))
+    return text
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
