@@ -26,6 +26,7 @@ from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .gate import Parts
 from .hosts import HostPolicy
+from .limits import build_limiter
 from .page_headers import PageFiles
 
 
@@ -34,7 +35,7 @@ def production_parts(settings: Settings) -> Parts:
     is off is ``None``, and the request flow skips it."""
     return Parts(
         keys=None,  # keys: build_keys(settings)
-        limiter=None,  # limits: build_limiter(settings)
+        limiter=build_limiter(settings),
         metrics=None,  # metrics: build_metrics(settings)
         cors=None,  # cors: build_cors(settings)
         access_log=AccessLog(settings.log_format),
