@@ -9,6 +9,7 @@ OpenAI's duration form (``"12ms"``, ``"1s"``, ``"6m0s"``, Go's ``time.Duration``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ...dialects.error_shape import Headers
@@ -23,7 +24,11 @@ some stream ends, which no one can predict; one second is a polite retry pace.""
 def openai_duration(seconds: float) -> str:
     """``seconds`` as OpenAI writes it: ``"0s"``, ``"250ms"``, ``"1.5s"``, ``"6m0s"``,
     ``"1h0m0s"`` (milliseconds below a second, at most three decimals above)."""
-    millis = max(0, round(seconds * 1000))
+    return _duration_text(max(0, round(seconds * 1000)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _duration_text(millis: int) -> str:
     if millis == 0:
         return "0s"
     if millis < 1000:

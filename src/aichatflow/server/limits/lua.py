@@ -10,7 +10,10 @@ Each limit is a sorted set:
 * ``s`` (stream slots): member the admission's id, score the end of its lease; a slot whose
   lease ended is dropped by the next admission, so a dead instance's slots free themselves;
 * ``r`` (requests in the sliding window): member the admission's id, score its time;
-* ``t`` (tokens in the sliding window): member ``<id>:<tokens>``, score its time.
+* ``t`` (tokens in the sliding window): member ``<id>:<tokens>``, score its time; beside it,
+  ``<key>sum`` holds their total, so an admission reads one number and visits only the
+  entries that just left the window (and walks the window only to say how long a refused
+  request must wait).
 
 The script answers, per check, what was used before this admission and when the window would
 be empty without it; numbers with fractions come back as text, since Redis would cut a Lua
@@ -49,13 +52,21 @@ for i = 1, #KEYS do
       waiting = tonumber(nth[2]) + window - now
     end
   else
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-    local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    for j = 1, #entries, 2 do n = n + tokens_of(entries[j]) end
-    if #entries > 0 then r = tonumber(entries[#entries]) + window - now end
+    local sum_key = key .. 'sum'
+    n = tonumber(redis.call('GET', sum_key) or '0')
+    if redis.call('EXISTS', key) == 0 then n = 0 end
+    local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now - window)
+    if #expired > 0 then
+      for j = 1, #expired do n = n - tokens_of(expired[j]) end
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      redis.call('SET', sum_key, n, 'KEEPTTL')
+    end
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    if #last > 0 then r = tonumber(last[2]) + window - now end
     if n + tokens > limit then
       over, waiting = true, window
       local excess = n + tokens - limit
+      local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
       for j = 1, #entries, 2 do
         excess = excess - tokens_of(entries[j])
         if excess <= 0 then
@@ -80,7 +91,9 @@ if refused == 0 then
       redis.call('PEXPIRE', key, window_ms)
     elseif tokens > 0 then
       redis.call('ZADD', key, now, id .. ':' .. ARGV[3])
+      redis.call('INCRBY', key .. 'sum', tokens)
       redis.call('PEXPIRE', key, window_ms)
+      redis.call('PEXPIRE', key .. 'sum', window_ms)
     end
   end
 end
@@ -101,12 +114,18 @@ if used ~= '' then slots = slots - 1 end
 for i = 1, slots do redis.call('ZREM', KEYS[i], id) end
 if used ~= '' then
   local key = KEYS[#KEYS]
-  if reserved > 0 then redis.call('ZREM', key, id .. ':' .. ARGV[2]) end
+  local sum_key = key .. 'sum'
+  if reserved > 0 and redis.call('ZREM', key, id .. ':' .. ARGV[2]) == 1 then
+    redis.call('DECRBY', sum_key, reserved)
+  end
   if tonumber(used) > 0 then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    local window_ms = math.ceil(tonumber(ARGV[4]) * 1000) + 1000
     redis.call('ZADD', key, now, id .. ':' .. used)
-    redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[4]) * 1000) + 1000)
+    redis.call('INCRBY', sum_key, used)
+    redis.call('PEXPIRE', key, window_ms)
+    redis.call('PEXPIRE', sum_key, window_ms)
   end
 end
 return 1
