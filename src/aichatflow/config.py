@@ -49,6 +49,18 @@ TOML (every key optional)::
     allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
     cooldown = 30
 
+    [limits]                     # server/limits/, docs/production.md (Limits)
+    storage = "memory://"        # or "redis://[:password@]host:6379/0" (pip install
+                                 # 'aichatflow[redis]'): shared by every instance
+    max_streams = 0              # streams at once on the server (all instances); 0: no cap
+    ip_rpm = 0                   # requests per minute per address, callers without a key
+    reserve_tokens = 1024        # reserved against a key's tpm without max_tokens
+
+Each ``[[auth.keys]]`` entry may carry its own limits: ``rpm`` (requests per sliding minute),
+``tpm`` (tokens per minute, reserved at the start and settled to the usage at the end) and
+``max_streams`` (streams at once). Past a key's or an address's limit: 429 ``rate_limited``;
+past the server's ``max_streams``, or with Redis unreachable: 503 ``over_capacity``.
+
 ``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
 address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
 but ``/healthz``, so a DNS-rebinding page (``evil.example`` pointed at ``127.0.0.1``) cannot
@@ -63,7 +75,9 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT``,
 ``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
-``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``). Keys are read from the
+``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
+``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
+password is printed only redacted). Keys are read from the
 environment by the providers themselves and are never part of ``Settings``' printable form.
 """
 
