@@ -19,6 +19,7 @@ TOML (every key optional)::
     server = "uvicorn"           # or "granian" (pip install 'aichatflow[granian]')
     max_body_bytes = 1048576
     allowed_hosts = []           # names besides localhost and IP addresses; see below
+    log_format = "text"          # the access log (serve: stdout): text or json
 
     [stream]                     # timers in seconds (docs/configuration.md)
     first_token = 120
@@ -72,7 +73,8 @@ addresses are safe to accept and names are not).
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
-``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT``,
+``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_LOG_FORMAT``,
+``AICHATFLOW_AUTO_DETECT``,
 ``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
@@ -146,6 +148,16 @@ class HttpSettings(BaseModel):
     requests get 503 (but ``/healthz``). ``0``: derived from the file-descriptor limit,
     ``(RLIMIT_NOFILE - 32) // 2`` (a proxied stream holds two descriptors; 32 are kept for
     everything else); ``serve`` first raises its soft limit to the hard one."""
+
+
+def comma_list(value: Any) -> list[str] | None:
+    """A list setting given as a list, or as one comma-separated string (the environment's
+    form): its items stripped, empty ones dropped; ``None`` for any other type."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        return None
+    return [str(v).strip() for v in value if str(v).strip()]
 
 
 KEY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -255,11 +267,10 @@ class CorsSettings(BaseModel):
     @field_validator("allow_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list | tuple):
-            return value
-        origins = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+        items = comma_list(value)
+        if items is None:
+            return value  # pydantic reports the type
+        origins = [item.rstrip("/") for item in items]
         for origin in origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"cors.allow_origins: {origin!r} is not an origin (scheme://host)")
@@ -313,11 +324,10 @@ class Settings(BaseModel):
     @classmethod
     def _host_names(cls, value: Any) -> Any:
         """A comma-separated string (the environment) or a list; each a bare host name."""
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list | tuple):
+        items = comma_list(value)
+        if items is None:
             return value  # pydantic reports the type
-        names = [str(v).strip().lower() for v in value if str(v).strip()]
+        names = [item.lower() for item in items]
         for name in names:
             subdomains = name.startswith("*.") and "*" not in name[2:]
             if "*" in name and name != "*" and not subdomains:
