@@ -4,6 +4,7 @@ headers and bodies clients see, and the ``openai`` SDK's own ``RateLimitError``.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,7 +29,9 @@ def _start(stack: ExitStack, keys: dict[str, ApiKey], **settings: Any) -> Runnin
     app = create_app(make_settings(providers=PROVIDERS, auth={"keys": listed}, **settings))
     if keys:
         app.gate.parts.keys = BearerKeys(keys)  # type: ignore[attr-defined]
-    return stack.enter_context(serve(app))
+    server = stack.enter_context(serve(app))
+    server.app = app  # type: ignore[attr-defined]
+    return server
 
 
 @pytest.fixture
@@ -122,5 +125,10 @@ async def test_server_capacity_is_a_503_for_anyone() -> None:
                 assert second.status_code == 503
                 assert second.json()["error"]["code"] == "over_capacity"
                 assert second.headers["retry-after"] == "1"
+            # The first stream's slot comes back once the server saw its client leave.
+            limiter = server.app.gate.parts.limiter  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 3.0
+            while limiter.streams() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
             third = await client.post(server.url + "/api/chat", json={**body, "max_tokens": 2})
             assert third.status_code == 200
