@@ -17,7 +17,7 @@ from aichatflow.errors import OverCapacity, RateLimited
 from aichatflow.server.production import Admission, Caller
 from tests.production.limits._helpers import keyed
 from tests.support.processes import free_port
-from tests.support.redis_server import redis_process
+from tests.support.redis_server import redis_process, require_redis
 
 
 @pytest.fixture
@@ -137,6 +137,7 @@ async def test_one_renewal_task_per_limiter(redis_limiter: Callable[..., Any]) -
 async def test_unreachable_redis_fails_closed_without_the_password(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    require_redis()
     from aichatflow.server.limits.redis_store import RedisLimiter
 
     url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"  # nothing listens there
