@@ -41,6 +41,9 @@ TOML (every key optional)::
     api_key_env = "UPSTREAM_API_KEY"
     models = ["my-model"]        # listed in /v1/models; without it, the upstream's own
                                  # GET {base_url}/models (cached 5 min, failure tolerated)
+    pool_size = 1000             # connections to this upstream at once (its own pool);
+                                 # past it, requests wait for one to come free
+    keepalive = 15               # seconds an idle connection is kept; 0: none is
 
     [models]                     # aliases; a list is a fallback chain
     fast = "upstream/my-model"
@@ -56,6 +59,20 @@ TOML (every key optional)::
     max_streams = 0              # streams at once on the server (all instances); 0: no cap
     ip_rpm = 0                   # requests per minute per address, callers without a key
     reserve_tokens = 1024        # reserved against a key's tpm without max_tokens
+
+    [cors]                       # none by default: the chat page is same-origin
+    allow_origins = []           # exact origins ("https://app.example"); "*" for any
+    max_age = 600                # seconds a browser may cache a preflight
+
+    [auth]                       # client keys (server/auth.py); none: no route wants one
+    ticket_ttl = 60              # seconds a POST /api/tickets ticket lives (single use, <= 60)
+
+    [[auth.keys]]                # `aichatflow keys new --id team-a` prints this entry
+    id = "team-a"                # the key's name in logs and metrics
+    sha256 = "<64 hex digits>"   # SHA-256 of the key; the key itself is never stored
+    models = ["openai/*"]        # globs of the models it may use; left out: all
+    rpm = 60                     # optional limits: rpm, tpm, max_streams
+    disabled = false             # revoked: the same 401 as an unknown key
 
 Each ``[[auth.keys]]`` entry may carry its own limits: ``rpm`` (requests per sliding minute),
 ``tpm`` (tokens per minute, reserved at the start and settled to the usage at the end) and
@@ -75,12 +92,15 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
 ``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_LOG_FORMAT``,
 ``AICHATFLOW_AUTO_DETECT``,
-``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
-``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
+``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated), ``AICHATFLOW_API_KEYS`` (raw client keys,
+comma-separated, hashed at load into more ``auth.keys``),
+``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
+``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE`` and
 ``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
-password is printed only redacted). Keys are read from the
-environment by the providers themselves and are never part of ``Settings``' printable form.
+password is printed only redacted). Keys are
+read from the environment by the providers themselves and are never part of ``Settings``'
+printable form.
 """
 
 from __future__ import annotations

@@ -23,13 +23,13 @@ REDACTED = "[REDACTED]"
 
 _SECRET_PATTERNS = re.compile(
     r"(?i)(?P<bearer>bearer\s+)[^\s\"',]+"  # Authorization values
-    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys, Anthropic's sk-ant-...
+    r"|\b(?:sk|pk|rk|key|acf)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys, Anthropic's sk-ant-...
     r"|\bAIza[0-9A-Za-z_\-]{16,}"  # Google API keys (AIza and 35 more characters)
     r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']+"  # in URLs
 )
 _SECRET_HEADS = re.compile(
     r"(?i)(?:(?P<bearer>bearer\s+)[^\s\"',]*"
-    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]*"
+    r"|\b(?:sk|pk|rk|key|acf)-[A-Za-z0-9_\-]*"
     r"|\bAIza[0-9A-Za-z_\-]*"
     r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']*)\Z"
 )

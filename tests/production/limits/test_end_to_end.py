@@ -17,7 +17,6 @@ import pytest
 from aichatflow.config import ApiKey, key_digest
 from aichatflow.server import create_app
 from tests.conftest import make_settings
-from tests.production.limits._keys import BearerKeys
 from tests.support.server import RunningServer, serve
 
 PROVIDERS = {"mock": {"kind": "mock", "tokens_per_second": 20, "first_token_ms": 0}}
@@ -27,8 +26,6 @@ def _start(stack: ExitStack, keys: dict[str, ApiKey], **settings: Any) -> Runnin
     """A server whose ``[auth]`` holds ``keys`` (raw → key), so their limits are configured."""
     listed = [{**k.model_dump(), "sha256": key_digest(raw)} for raw, k in keys.items()]
     app = create_app(make_settings(providers=PROVIDERS, auth={"keys": listed}, **settings))
-    if keys:
-        app.gate.parts.keys = BearerKeys(keys)  # type: ignore[attr-defined]
     server = stack.enter_context(serve(app))
     server.app = app  # type: ignore[attr-defined]
     return server

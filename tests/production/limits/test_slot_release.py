@@ -22,19 +22,18 @@ import orjson
 import pytest
 
 from aichatflow.chat_stream import Batch, ChatStream
-from aichatflow.config import ApiKey
+from aichatflow.config import key_digest
 from aichatflow.events import TextDelta
 from aichatflow.messages import ChatRequest
 from aichatflow.providers.mock import MockProvider
 from aichatflow.server import create_app
 from aichatflow.server.limits import MemoryLimiter
 from tests.conftest import make_settings
-from tests.production.limits._keys import BearerKeys
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, Script, respond, stall
 
 RAW_KEY = "sk-test-slot-release-0001"
-KEY = ApiKey(id="slots", sha256="0" * 64, max_streams=1)
+KEY = {"id": "slots", "sha256": key_digest(RAW_KEY), "max_streams": 1}
 AUTH = {"authorization": f"Bearer {RAW_KEY}"}
 RELEASED_WITHIN = 3.0
 """Seconds within which a stream's slots must be back once its exit path ran (milliseconds on
@@ -63,10 +62,10 @@ def server(fake: FakeUpstream, server_logs: LogCapture) -> Iterator[RunningServe
         },
         stream={"first_token": 1.0, "progress": 1.0, "send_timeout": 1.0, "heartbeat": 0.2},
         limits={"max_streams": 1},
+        auth={"keys": [KEY]},
     )
     app = create_app(settings)
     app.state.registry.add(_FailingMidStream("broken"))
-    app.gate.parts.keys = BearerKeys({RAW_KEY: KEY})  # type: ignore[attr-defined]
     with serve(app) as running:
         running.app = app  # type: ignore[attr-defined]
         yield running
