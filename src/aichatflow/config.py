@@ -53,6 +53,13 @@ TOML (every key optional)::
     allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
     cooldown = 30
 
+    [limits]                     # server/limits/, docs/production.md (Limits)
+    storage = "memory://"        # or "redis://[:password@]host:6379/0" (pip install
+                                 # 'aichatflow[redis]'): shared by every instance
+    max_streams = 0              # streams at once on the server (all instances); 0: no cap
+    ip_rpm = 0                   # requests per minute per address, callers without a key
+    reserve_tokens = 1024        # reserved against a key's tpm without max_tokens
+
     [cors]                       # none by default: the chat page is same-origin
     allow_origins = []           # exact origins ("https://app.example"); "*" for any
     max_age = 600                # seconds a browser may cache a preflight
@@ -66,6 +73,11 @@ TOML (every key optional)::
     models = ["openai/*"]        # globs of the models it may use; left out: all
     rpm = 60                     # optional limits: rpm, tpm, max_streams
     disabled = false             # revoked: the same 401 as an unknown key
+
+Each ``[[auth.keys]]`` entry may carry its own limits: ``rpm`` (requests per sliding minute),
+``tpm`` (tokens per minute, reserved at the start and settled to the usage at the end) and
+``max_streams`` (streams at once). Past a key's or an address's limit: 429 ``rate_limited``;
+past the server's ``max_streams``, or with Redis unreachable: 503 ``over_capacity``.
 
 ``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
 address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
@@ -84,7 +96,9 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 comma-separated, hashed at load into more ``auth.keys``),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
-``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated) and ``AICHATFLOW_CORS_MAX_AGE``. Keys are
+``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE`` and
+``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
+password is printed only redacted). Keys are
 read from the environment by the providers themselves and are never part of ``Settings``'
 printable form.
 """
@@ -94,13 +108,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .redaction import redact_url
 
 ENV_PREFIX = "AICHATFLOW_"
 
@@ -218,7 +233,10 @@ class AuthSettings(BaseModel):
 
 class LimitsSettings(BaseModel):
     """``[limits]``: the server's capacity and the limits of anonymous callers; each key's own
-    limits are on the key (``server/limits/``)."""
+    limits are on the key (``server/limits/``).
+
+    ``storage`` may hold a password (``redis://:secret@host``): the repr and the configuration
+    errors show it redacted."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     storage: str = "memory://"
@@ -236,8 +254,13 @@ class LimitsSettings(BaseModel):
     @classmethod
     def _known_storage(cls, value: str) -> str:
         if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {value!r}")
+            shown = redact_url(value)
+            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {shown!r}")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "storage" else value
 
 
 class MetricsSettings(BaseModel):
@@ -362,7 +385,17 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid configuration:\n{exc}") from None
+            text = _without_storage_password(str(exc), data.get("limits"))
+            raise ConfigError(f"invalid configuration:\n{text}") from None
+
+
+def _without_storage_password(text: str, limits: Any) -> str:
+    """A validation error quotes its input: a storage URL's password, redacted."""
+    storage = limits.get("storage") if isinstance(limits, Mapping) else limits
+    if isinstance(storage, str):
+        for form in (storage, repr(storage)[1:-1]):
+            text = text.replace(form, redact_url(form))
+    return text
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

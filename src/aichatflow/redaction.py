@@ -49,6 +49,25 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _SECRET_PATTERNS.sub(_keep_prefix, text)
 
 
+_URL_QUERY_SECRET = re.compile(r"(?i)(?P<name>[?&](?:password|pass|pwd|token)=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part and of its query (``redis://u:pw@host``,
+    ``unix:///run/redis.sock?password=pw``) replaced by ``[REDACTED]``: a storage URL is
+    printed (settings, logs), its password never.
+
+    The password runs to the *last* ``@``: one written unencoded may hold ``@``, ``/`` or
+    ``?`` itself, and cutting it at the first would print its tail.
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if sep and at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        url = f"{scheme}://{user}:{REDACTED}@{host}"
+    return _URL_QUERY_SECRET.sub(lambda m: m.group("name") + REDACTED, url)
+
+
 def redacted_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MESSAGE_LIMIT) -> str:
     """``text`` redacted, then cut to ``limit`` characters (plus at most one ``[REDACTED]``
     marker): the one way an upstream's message is shortened.

@@ -28,6 +28,7 @@ from .cors import build_cors
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .gate import Parts
 from .hosts import HostPolicy
+from .limits import build_limiter
 from .page_headers import PageFiles
 
 
@@ -36,7 +37,7 @@ def production_parts(settings: Settings) -> Parts:
     is off is ``None``, and the request flow skips it."""
     return Parts(
         keys=build_keys(settings),
-        limiter=None,  # limits: build_limiter(settings)
+        limiter=build_limiter(settings),
         metrics=None,  # metrics: build_metrics(settings)
         cors=build_cors(settings),
         access_log=AccessLog(settings.log_format),
