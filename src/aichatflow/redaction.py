@@ -8,6 +8,11 @@ shapes: ``sk-...`` including Anthropic's ``sk-ant-...``, Google's ``AIza...``, b
 keys in URL queries), only then cuts it to ``MESSAGE_LIMIT`` characters, and finally removes
 whatever still looks like the start of a secret at the cut. Cutting first would leave the head
 of a key that straddles the cut unrecognised.
+
+A configured secret is redacted wherever ``SECRET_RUN`` or more of its characters stand in a
+row, not only where it appears whole: upstreams quote keys in part ("API key ...CANARY-4f0e...
+is not valid", the key without its ``sk-`` prefix), and a part that long is as good as the key
+to whoever reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ MESSAGE_LIMIT = 300
 ``redacted_excerpt``)."""
 
 REDACTED = "[REDACTED]"
+
+SECRET_RUN = 12
+"""Characters of a configured secret in a row that are redacted wherever they appear."""
 
 _SECRET_PATTERNS = re.compile(
     r"(?i)(?P<bearer>bearer\s+)[^\s\"',]+"  # Authorization values
@@ -38,15 +46,85 @@ _MIN_SECRET_HEAD = 4
 """A known secret's first characters ending a text are removed from this many on."""
 
 
+CREDENTIAL_NAME = re.compile(r"(?i)auth|api[-_]?key|token|secret|cookie|signature")
+"""Header (and option) names whose values are credentials: ``Authorization``, Azure's
+``api-key``, ``X-Goog-Api-Key``, a gateway's ``X-Auth-Token``."""
+
+_URL_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:)[^/?#]*@")
+_URL_QUERY_SECRET = re.compile(
+    r"(?i)(?P<query>[?&](?:password|passwd|pwd|key|api_key|api-key|token|access_token|secret)=)"
+    r"[^&#\s]*"
+)
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` with the password of its user part and secret-named query values redacted
+    (``redis://:pw@host/0`` → ``redis://:[REDACTED]@host/0``): how a URL from the settings
+    is shown."""
+    url = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", url, count=1)
+    return _URL_QUERY_SECRET.sub(lambda m: m.group("query") + REDACTED, url)
+
+
 def _keep_prefix(m: re.Match[str]) -> str:
     return (m.group("bearer") or m.group("query") or "") + REDACTED
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove known secrets and anything shaped like a credential from ``text``."""
+    """Remove known secrets (``without_secrets``) and anything shaped like a credential from
+    ``text``."""
+    return _SECRET_PATTERNS.sub(_keep_prefix, without_secrets(text, secrets))
+
+
+def without_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Remove the given secrets from ``text``: each whole, and any ``SECRET_RUN`` characters
+    of one in a row; credential *shapes* are left alone (``redact`` removes those too)."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    return _SECRET_PATTERNS.sub(_keep_prefix, text)
+        if len(secret) >= SECRET_RUN:
+            text = _without_runs_of(text, secret)
+    return text
+
+
+def _without_runs_of(text: str, secret: str) -> str:
+    """``text`` with every stretch it shares with ``secret`` of ``SECRET_RUN`` or more
+    characters replaced by ``REDACTED`` (overlapping stretches by one).
+
+    Every such stretch contains one of the secret's ``SECRET_RUN``-long windows; each window's
+    occurrences are found and grown, left and right, to the whole stretch the text shares with
+    the secret at that alignment. The cost is one search of ``text`` per window (a 50-character
+    key: 39), paid only where secrets are redacted: error messages and log lines.
+    """
+    spans: list[tuple[int, int]] = []
+    for start in range(len(secret) - SECRET_RUN + 1):
+        window = secret[start : start + SECRET_RUN]
+        at = text.find(window)
+        while at != -1:
+            shift = at - start  # text[shift + i] == secret[i] inside the window
+            low, high = start, start + SECRET_RUN
+            while low > 0 and shift + low > 0 and text[shift + low - 1] == secret[low - 1]:
+                low -= 1
+            while (
+                high < len(secret)
+                and shift + high < len(text)
+                and text[shift + high] == secret[high]
+            ):
+                high += 1
+            spans.append((shift + low, shift + high))
+            at = text.find(window, at + 1)
+    if not spans:
+        return text
+    merged: list[list[int]] = []
+    for left, right in sorted(spans):
+        if merged and left <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], right)
+        else:
+            merged.append([left, right])
+    out, done = [], 0
+    for left, right in merged:
+        out += [text[done:left], REDACTED]
+        done = right
+    out.append(text[done:])
+    return "".join(out)
 
 
 def redacted_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MESSAGE_LIMIT) -> str:
@@ -78,4 +156,13 @@ def _without_secret_head(text: str, secrets: tuple[str, ...]) -> str:
     return _SECRET_HEADS.sub(_keep_prefix, text, count=1)
 
 
-__all__ = ["MESSAGE_LIMIT", "REDACTED", "redact", "redacted_excerpt"]
+__all__ = [
+    "CREDENTIAL_NAME",
+    "MESSAGE_LIMIT",
+    "REDACTED",
+    "SECRET_RUN",
+    "redact",
+    "redacted_excerpt",
+    "url_without_credentials",
+    "without_secrets",
+]
