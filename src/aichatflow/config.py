@@ -64,7 +64,10 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 ``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``). Keys are read from the
-environment by the providers themselves and are never part of ``Settings``' printable form.
+environment by the providers themselves and are never part of ``Settings``' printable form:
+``repr``/``str`` show a provider table's ``api_key`` and credential headers, and the password
+of ``[limits] storage``, as ``[REDACTED]``, and a ``ConfigError`` names what is wrong, never the
+value given.
 """
 
 from __future__ import annotations
@@ -72,13 +75,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .redaction import CREDENTIAL_NAME, REDACTED, url_without_credentials
 
 ENV_PREFIX = "AICHATFLOW_"
 
@@ -204,8 +208,14 @@ class LimitsSettings(BaseModel):
     @classmethod
     def _known_storage(cls, value: str) -> str:
         if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {value!r}")
+            # Not quoted back: the value may hold a password (a URL with a typo in its scheme)
+            raise ValueError("'memory://' or a redis://, rediss:// or unix:// URL")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The storage URL without its password (``repr`` and ``str`` show this)."""
+        for name, value in super().__repr_args__():
+            yield name, url_without_credentials(value) if name == "storage" else value
 
 
 class MetricsSettings(BaseModel):
@@ -275,6 +285,14 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = "text"
     """The access log's form (logger ``aichatflow.access``): one line per finished request."""
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Provider tables without their keys (``repr`` and ``str`` show this): ``api_key``
+        and the values of credential headers are ``[REDACTED]``."""
+        for name, value in super().__repr_args__():
+            if name == "providers":
+                value = {table: _shown_options(options) for table, options in value.items()}
+            yield name, value
+
     @field_validator("workers", mode="before")
     @classmethod
     def _worker_count(cls, value: Any) -> Any:
@@ -332,7 +350,33 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid configuration:\n{exc}") from None
+            raise ConfigError(f"invalid configuration:\n{_described(exc)}") from None
+
+
+def _described(exc: ValidationError) -> str:
+    """Each error as ``where: what``, without the value that was given: pydantic's own text
+    quotes it (``input_value=...``), and a value in the wrong place is often a key or a
+    password (a raw key pasted as ``sha256``, a mistyped ``storage`` URL)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _shown_options(options: Any) -> Any:
+    """A provider table as ``repr`` shows it: ``api_key`` and credential headers redacted."""
+    if not isinstance(options, Mapping):
+        return options
+    shown = dict(options)
+    if shown.get("api_key"):
+        shown["api_key"] = REDACTED
+    headers = shown.get("headers")
+    if isinstance(headers, Mapping):
+        shown["headers"] = {
+            k: REDACTED if CREDENTIAL_NAME.search(str(k)) else v for k, v in headers.items()
+        }
+    return shown
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
