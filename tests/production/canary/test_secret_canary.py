@@ -1,0 +1,140 @@
+"""No provider key reaches any sink, whatever fails (the secret canary).
+
+A fresh key ``sk-CANARY-<uuid4>`` is configured the way an operator does (an environment
+variable named by ``api_key_env``, or inside a ``base_url``); one ``aichatflow serve`` process
+at ``--log-level debug`` has a provider per error path (``error_paths.py``): upstream 401s and
+404s that quote what they were sent, refused and unresolvable connections, an untrusted TLS
+certificate, timeouts, broken and hostile streams, and a plugin provider whose exceptions carry
+the key. Each path is asked through every chat route, and every sink (``sinks.py``: status line,
+headers, body, decoded frames; the server's stdout and stderr) is searched for the canary and
+for any 12-character run of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.production.canary.canary import excerpt_around, leaked_parts, new_canary
+from tests.production.canary.error_paths import (
+    KEY_VARIABLE,
+    LISTING,
+    ErrorPath,
+    Upstreams,
+    error_paths,
+    listing_provider,
+    serve_config,
+)
+from tests.production.canary.exploding_provider import install_plugin
+from tests.production.canary.hostile_upstream import hostile_script
+from tests.production.canary.sinks import RESPONSE_SINKS, SERVER_SINKS, Answer, answer_of
+from tests.production.canary.tls_upstream import UntrustedTLSServer, untrusted_tls_server
+from tests.support.client import user
+from tests.support.processes import free_port
+from tests.support.serve_process import ServeProcess, serve_process
+from tests.support.upstream import FakeUpstream, fake_upstream
+
+ROUTES: list[tuple[str, str, dict[str, Any]]] = [
+    ("/v1/chat/completions stream", "/v1/chat/completions", {"stream": True}),
+    ("/v1/chat/completions non-stream", "/v1/chat/completions", {"stream": False}),
+    ("/api/chat", "/api/chat", {}),
+]
+REQUEST_TIMEOUT = 30.0
+"""Per request; every path fails within a few seconds (the slowest: ``FIRST_TOKEN``)."""
+
+
+@dataclass
+class CanaryRun:
+    canary: str
+    server: ServeProcess
+    fake: FakeUpstream
+    tls: UntrustedTLSServer
+    paths: list[ErrorPath]
+    answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
+    """(path name, route label) → what the client got."""
+    output_from: dict[str, int] = field(default_factory=dict)
+    """Path name → where the server's output stood when the path began (to point at leaks)."""
+
+
+def _ask(client: httpx.Client, path: str, model: str, extra: dict[str, Any]) -> Answer:
+    payload = {"model": model, "messages": user(), **extra}
+    with client.stream("POST", path, json=payload) as response:
+        return answer_of(response, response.read())
+
+
+def _wait_access_lines(server: ServeProcess, n: int, timeout: float = 10.0) -> None:
+    """Until the server has logged ``n`` finished requests (a stream's line follows its end)."""
+    deadline = time.monotonic() + timeout
+    while server.output().count(" route=") < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaryRun]:
+    tmp = tmp_path_factory.mktemp("canary")
+    canary = new_canary()
+    plugins = install_plugin(tmp / "plugins")
+    with fake_upstream(hostile_script()) as fake, untrusted_tls_server(tmp) as tls:
+        upstreams = Upstreams(fake=fake.url, tls=tls.url, closed_port=free_port())
+        paths = error_paths(upstreams, canary)
+        config = serve_config(paths, {LISTING: listing_provider(upstreams, canary)})
+        env = {KEY_VARIABLE: canary, "PYTHONPATH": str(plugins)}
+        with serve_process(tmp, config, log_level="debug", env=env) as server:
+            result = CanaryRun(canary, server, fake, tls, paths)
+            requests = 0
+            with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT) as client:
+                for path in paths:
+                    result.output_from[path.name] = len(server.output())
+                    for label, route, extra in ROUTES:
+                        answer = _ask(client, route, f"{path.name}/m", extra)
+                        result.answers[(path.name, label)] = answer
+                        requests += 1
+                result.output_from[LISTING] = len(server.output())
+                listed = client.get("/v1/models")
+                result.answers[(LISTING, "GET /v1/models")] = answer_of(listed, listed.content)
+                requests += 1
+            _wait_access_lines(server, requests)
+            yield result
+
+
+def _leaks(text: str, canary: str, where: str) -> list[str]:
+    """At most one line per place: how much of the canary leaked there, and where."""
+    parts = leaked_parts(text, canary)
+    if not parts:
+        return []
+    return [f"{where}: {len(parts)} run(s), e.g. ...{excerpt_around(text, parts[0])!r}..."]
+
+
+def test_no_sink_shows_the_provider_key(run: CanaryRun) -> None:
+    leaks: list[str] = []
+    for (path, route), answer in run.answers.items():
+        for sink, read in RESPONSE_SINKS:
+            leaks += _leaks(read(answer), run.canary, f"{path} via {route}, {sink}")
+    for sink, read in SERVER_SINKS:
+        text = read(run.server)
+        starts = sorted(run.output_from.items(), key=lambda item: item[1])
+        for i, (path, start) in enumerate(starts):
+            end = starts[i + 1][1] if i + 1 < len(starts) else len(text)
+            leaks += _leaks(text[start:end], run.canary, f"{path} (and after), {sink}")
+        leaks += _leaks(text[: starts[0][1]], run.canary, f"start-up, {sink}")
+    cells = len(run.answers) * len(RESPONSE_SINKS) + len(run.output_from) * len(SERVER_SINKS)
+    assert not leaks, f"{len(leaks)} leak(s) over {cells} path x sink cells:\n" + "\n".join(leaks)
+
+
+def test_every_path_failed_the_way_it_was_meant_to(run: CanaryRun) -> None:
+    """Not a vacuous pass: each path ended in an error, with the key actually in play."""
+    for (path, route), answer in run.answers.items():
+        if path != LISTING:
+            assert answer.is_error, (path, route, answer.status_line, answer.body[:500])
+    sent = {r.path.split("/")[1]: r.headers.get("authorization") for r in run.fake.requests}
+    for route in ("echo401", "partial401", "stall", "malformed", "sse-error"):
+        assert sent.get(route) == f"Bearer {run.canary}", (route, sorted(sent))
+    assert any(r.path.startswith("/k/") and r.method == "GET" for r in run.fake.requests)
+    assert any(r.path.startswith("/q/") for r in run.fake.requests)
+    assert run.tls.handshakes_started >= len(ROUTES) and run.tls.handshakes_completed == 0
+    assert not run.fake.errors
