@@ -18,7 +18,7 @@ to whoever reads it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 MESSAGE_LIMIT = 300
 """Characters of an upstream's own message kept in an error (after redaction, see
@@ -49,6 +49,22 @@ _MIN_SECRET_HEAD = 4
 CREDENTIAL_NAME = re.compile(r"(?i)auth|api[-_]?key|token|secret|cookie|signature")
 """Header (and option) names whose values are credentials: ``Authorization``, Azure's
 ``api-key``, ``X-Goog-Api-Key``, a gateway's ``X-Auth-Token``."""
+
+_MIN_HEADER_SECRET = 8
+"""Shorter header values are flags, not credentials; redacting them would garble messages."""
+
+
+def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of configured headers that carry a credential (an Azure ``api-key``, a
+    gateway's ``Authorization: Bearer ...``): secrets as much as ``api_key`` is, and the token
+    after an auth scheme on its own too, since an upstream may echo just that."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if CREDENTIAL_NAME.search(name):
+            token = value.strip().rpartition(" ")[2]
+            found += [v for v in (value.strip(), token) if len(v) >= _MIN_HEADER_SECRET]
+    return tuple(dict.fromkeys(found))
+
 
 _URL_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:)[^/?#]*@")
 _URL_QUERY_SECRET = re.compile(
@@ -161,6 +177,7 @@ __all__ = [
     "MESSAGE_LIMIT",
     "REDACTED",
     "SECRET_RUN",
+    "header_secrets",
     "redact",
     "redacted_excerpt",
     "url_without_credentials",

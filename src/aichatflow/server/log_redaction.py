@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
-from ..providers._http_provider import header_secrets
+from ..providers.build import table_secrets
 from ..redaction import without_secrets
 
 MIN_SECRET = 8
@@ -47,13 +47,7 @@ def serve_secrets(settings: Settings, env: Mapping[str, str]) -> tuple[str, ...]
         if SECRET_VARIABLE.search(name):
             found += value.split(",")
     for options in settings.providers.values():
-        found.append(str(options.get("api_key") or ""))
-        variable = options.get("api_key_env")
-        if variable:
-            found.append(env.get(str(variable), ""))
-        headers = options.get("headers")
-        if isinstance(headers, Mapping):
-            found += header_secrets({str(k): str(v) for k, v in headers.items()})
+        found += table_secrets(options, env)
     with contextlib.suppress(ValueError):  # a URL that cannot be split has no password to find
         found.append(urlsplit(settings.limits.storage).password or "")
     return tuple(dict.fromkeys(s.strip() for s in found if len(s.strip()) >= MIN_SECRET))

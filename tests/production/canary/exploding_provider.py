@@ -8,7 +8,8 @@ option, raises an exception whose args hold that key at a different moment of a 
 
 * ``call``: in ``stream()`` itself, before the server has a stream to answer with;
 * ``iterate``: while streaming, after some content went out;
-* ``close``: the stream ends with a typed error, and closing the source then raises.
+* ``close``: the stream ends with a typed error, and closing the source then raises;
+* ``create``: in the factory, so the server cannot start.
 
 This file is copied into the plugin directory as it is: it imports only ``aichatflow``.
 """
@@ -58,6 +59,8 @@ class ExplodingProvider:
         self.name = name
         self._key = os.environ[str(options["api_key_env"])]
         self._fails = str(options.get("fails", "iterate"))
+        if self._fails == "create":
+            raise ValueError(f"this key is not for this plugin: {self._key}")
         self.models = ["m"]
 
     def stream(self, request: ChatRequest) -> ChatStream:

@@ -12,9 +12,13 @@ for any 12-character run of it.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,13 +34,13 @@ from tests.production.canary.error_paths import (
     listing_provider,
     serve_config,
 )
-from tests.production.canary.exploding_provider import install_plugin
+from tests.production.canary.exploding_provider import KIND, install_plugin
 from tests.production.canary.hostile_upstream import hostile_script
 from tests.production.canary.sinks import RESPONSE_SINKS, SERVER_SINKS, Answer, answer_of
 from tests.production.canary.tls_upstream import UntrustedTLSServer, untrusted_tls_server
 from tests.support.client import user
 from tests.support.processes import free_port
-from tests.support.serve_process import ServeProcess, serve_process
+from tests.support.serve_process import SOURCE_ROOT, ServeProcess, serve_process
 from tests.support.upstream import FakeUpstream, fake_upstream
 
 ROUTES: list[tuple[str, str, dict[str, Any]]] = [
@@ -138,3 +142,26 @@ def test_every_path_failed_the_way_it_was_meant_to(run: CanaryRun) -> None:
     assert any(r.path.startswith("/q/") for r in run.fake.requests)
     assert run.tls.handshakes_started >= len(ROUTES) and run.tls.handshakes_completed == 0
     assert not run.fake.errors
+
+
+def test_a_provider_that_cannot_be_created_stops_serve_with_one_line_without_the_key(
+    tmp_path: Path,
+) -> None:
+    """A plugin factory rejecting its key (``ValueError(f"... {key}")``) was a traceback on
+    stderr ending in the key; now it is one ``ConfigError`` line, redacted."""
+    canary = new_canary()
+    plugins = install_plugin(tmp_path / "plugins")
+    config = tmp_path / "serve.toml"
+    table = f'kind = "{KIND}"\napi_key_env = "{KEY_VARIABLE}"\nfails = "create"\n'
+    config.write_text(f"auto_detect = false\n[providers.broken]\n{table}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AICHATFLOW")}
+    env |= {KEY_VARIABLE: canary, "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), str(plugins)])}
+    command = [sys.executable, "-m", "aichatflow", "serve", "--config", str(config)]
+    command += ["--port", str(free_port()), "--log-level", "debug"]
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in output, output
+    assert "provider 'broken'" in output and "ValueError" in output, output
+    assert not leaked_parts(output, canary), output
