@@ -95,10 +95,44 @@ def without_secrets(text: str, secrets: Iterable[str]) -> str:
     """Remove the given secrets from ``text``: each whole, and any ``SECRET_RUN`` characters
     of one in a row; credential *shapes* are left alone (``redact`` removes those too)."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-        if len(secret) >= SECRET_RUN:
-            text = _without_runs_of(text, secret)
+        if len(secret) < SECRET_RUN:
+            text = text.replace(secret, REDACTED)
+        elif _may_hold_a_run_of(text, secret):
+            text = _without_runs_of(text, secret)  # the whole secret is one run
     return text
+
+
+_ANCHOR = SECRET_RUN // 2
+
+
+def _may_hold_a_run_of(text: str, secret: str) -> bool:
+    """Whether ``text`` holds one of ``secret``'s anchors: its ``_ANCHOR``-long pieces at
+    multiples of ``_ANCHOR``. Any ``SECRET_RUN`` characters of the secret in a row contain one,
+    so a text without any holds no run, and a log line (``server/log_redaction.py``) is
+    cleared with a few searches instead of one per window."""
+    return any(anchor in text for anchor in _anchors(secret))
+
+
+def _anchors(secret: str) -> list[str]:
+    return [secret[i : i + _ANCHOR] for i in range(0, len(secret) - _ANCHOR + 1, _ANCHOR)]
+
+
+class KnownSecrets:
+    """``without_secrets`` for one fixed set of secrets, for text that almost never holds
+    any (log lines): one compiled search for every secret's anchors (and the short secrets
+    whole) says no in well under a microsecond for a typical line, where the search per
+    anchor and per secret costs ten times that."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = tuple(dict.fromkeys(s for s in secrets if s))
+        pieces = {p for s in self.secrets for p in (_anchors(s) if len(s) >= SECRET_RUN else [s])}
+        ordered = sorted(pieces, key=len, reverse=True)
+        self._hint = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def remove(self, text: str) -> str:
+        if self._hint is None or self._hint.search(text) is None:
+            return text
+        return without_secrets(text, self.secrets)
 
 
 def _without_runs_of(text: str, secret: str) -> str:
@@ -177,6 +211,7 @@ __all__ = [
     "MESSAGE_LIMIT",
     "REDACTED",
     "SECRET_RUN",
+    "KnownSecrets",
     "header_secrets",
     "redact",
     "redacted_excerpt",

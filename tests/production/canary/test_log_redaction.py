@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from aichatflow.config import Settings
-from aichatflow.redaction import REDACTED
+from aichatflow.redaction import REDACTED, KnownSecrets
 from aichatflow.server.log_redaction import install_log_redaction, redact_record, serve_secrets
 from tests.production.canary.canary import leaked_parts, new_canary
 
@@ -74,7 +74,7 @@ def _failing_record(logger: logging.Logger) -> logging.LogRecord:
 
 def test_a_record_keeps_its_traceback_but_loses_the_secret() -> None:
     record = _failing_record(logging.getLogger("aichatflow.test"))
-    redact_record(record, [KEY])
+    redact_record(record, KnownSecrets([KEY]))
     text = logging.Formatter().format(record)
     assert not leaked_parts(text, KEY), text
     assert "Traceback (most recent call last)" in text and "RuntimeError: (" in text

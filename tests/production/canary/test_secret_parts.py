@@ -10,7 +10,14 @@ from __future__ import annotations
 import pytest
 
 from aichatflow.errors import error_from_status
-from aichatflow.redaction import REDACTED, SECRET_RUN, redact, redacted_excerpt, without_secrets
+from aichatflow.redaction import (
+    REDACTED,
+    SECRET_RUN,
+    KnownSecrets,
+    redact,
+    redacted_excerpt,
+    without_secrets,
+)
 from tests.production.canary.canary import WINDOW, leaked_parts
 
 KEY = "opaque7Q2m9Xw4Lk8Rt5Vb1Nc6Hy3Jd0"
@@ -46,9 +53,33 @@ def test_shorter_runs_are_left_readable() -> None:
 
 def test_every_run_goes_and_the_text_between_them_stays() -> None:
     text = f"a {KEY[:16]} b {KEY[8:28]} c {KEY}{KEY[:13]} d"
-    assert without_secrets(text, [KEY]) == f"a {REDACTED} b {REDACTED} c {REDACTED}{REDACTED} d"
+    # a run right after the whole key is one stretch of key characters: one marker
+    assert without_secrets(text, [KEY]) == f"a {REDACTED} b {REDACTED} c {REDACTED} d"
 
 
 def test_short_secrets_are_only_redacted_whole() -> None:
     secret = "pw-1234567"  # under SECRET_RUN: its parts are too short to mean anything
     assert without_secrets(f"x {secret} y pw-12345", [secret]) == f"x {REDACTED} y pw-12345"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "request_id=abc route=/v1/chat/completions status=200 outcome=complete",
+        f"quoted {KEY[7:20]} here",
+        f"whole {KEY} and short pw-1234567 and {KEY[-12:]}",
+        "",
+    ],
+)
+def test_known_secrets_removes_what_without_secrets_removes(text: str) -> None:
+    """The log path's fast check (anchors in one compiled pattern) misses no run."""
+    secrets = [KEY, "pw-1234567"]
+    assert KnownSecrets(secrets).remove(text) == without_secrets(text, secrets)
+
+
+def test_every_run_has_an_anchor() -> None:
+    """Each of the key's ``SECRET_RUN``-long runs, alone in a text, is found and removed."""
+    known = KnownSecrets([KEY])
+    for start in range(len(KEY) - SECRET_RUN + 1):
+        run = KEY[start : start + SECRET_RUN]
+        assert known.remove(f"<{run}>") == f"<{REDACTED}>", run
