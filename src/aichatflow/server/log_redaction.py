@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..config import Settings
 from ..providers.build import table_secrets
@@ -42,7 +42,7 @@ def serve_secrets(settings: Settings, env: Mapping[str, str]) -> tuple[str, ...]
     """What this configuration holds that no log line may show: every provider table's
     ``api_key``, the variable its ``api_key_env`` names and its credential headers; the values
     of secret-named environment variables (``SECRET_VARIABLE``); the password of the
-    ``[limits] storage`` URL."""
+    ``[limits] storage`` URL (``redis://:pw@host``, ``unix:///sock?password=pw``)."""
     found: list[str] = []
     for name, value in env.items():
         if SECRET_VARIABLE.search(name):
@@ -50,7 +50,9 @@ def serve_secrets(settings: Settings, env: Mapping[str, str]) -> tuple[str, ...]
     for options in settings.providers.values():
         found += table_secrets(options, env)
     with contextlib.suppress(ValueError):  # a URL that cannot be split has no password to find
-        found.append(urlsplit(settings.limits.storage).password or "")
+        storage = urlsplit(settings.limits.storage)
+        found.append(storage.password or "")
+        found += parse_qs(storage.query).get("password", [])
     return tuple(dict.fromkeys(s.strip() for s in found if len(s.strip()) >= MIN_SECRET))
 
 

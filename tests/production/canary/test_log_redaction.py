@@ -59,6 +59,12 @@ def test_serve_secrets_are_what_the_configuration_points_at() -> None:
     }
 
 
+def test_a_storage_password_in_the_query_is_a_secret_too() -> None:
+    storage = "unix:///run/redis.sock?db=0&password=socket-pass-77"
+    settings = Settings.model_validate({"limits": {"storage": storage}})
+    assert serve_secrets(settings, {}) == ("socket-pass-77",)
+
+
 def _failing_record(logger: logging.Logger) -> logging.LogRecord:
     """What ``log.exception("stream %s: %s", ...)`` makes, with a stack too."""
     try:
