@@ -6,6 +6,7 @@ import asyncio
 import errno
 import importlib.util
 import logging
+import os
 import sys
 
 import click
@@ -80,6 +81,7 @@ def serve(
     from .server import create_app, run
     from .server.access_log import configure_access_logging
     from .server.connection_cap import raise_fd_limit
+    from .server.log_redaction import install_log_redaction, serve_secrets
 
     settings = _settings(
         config,
@@ -90,7 +92,9 @@ def serve(
         server=server,
         log_format=log_format,
     )
-    # The library never configures logging; the command does, in uvicorn's format.
+    # The library never configures logging; the command does, in uvicorn's format, and no
+    # line it prints shows a configured key (server/log_redaction.py).
+    install_log_redaction(serve_secrets(settings, os.environ))
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
     configure_access_logging()

@@ -98,9 +98,10 @@ comma-separated, hashed at load into more ``auth.keys``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
 ``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE`` and
 ``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
-password is printed only redacted). Keys are
-read from the environment by the providers themselves and are never part of ``Settings``'
-printable form.
+password is printed only redacted). Keys are read from the environment by the providers
+themselves and are never part of ``Settings``' printable form: ``repr``/``str`` show a provider
+table's ``api_key`` and credential headers, and the password of ``[limits] storage``, as
+``[REDACTED]``, and a ``ConfigError`` names what is wrong, never the value given.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .redaction import redact_url
+from .redaction import CREDENTIAL_NAME, REDACTED, redact_url
 
 ENV_PREFIX = "AICHATFLOW_"
 
@@ -254,11 +255,12 @@ class LimitsSettings(BaseModel):
     @classmethod
     def _known_storage(cls, value: str) -> str:
         if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
-            shown = redact_url(value)
-            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {shown!r}")
+            # Not quoted back: the value may hold a password (a URL with a typo in its scheme)
+            raise ValueError("'memory://' or a redis://, rediss:// or unix:// URL")
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The storage URL without its password (``repr`` and ``str`` show this)."""
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if name == "storage" else value
 
@@ -329,6 +331,14 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = "text"
     """The access log's form (logger ``aichatflow.access``): one line per finished request."""
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Provider tables without their keys (``repr`` and ``str`` show this): ``api_key``
+        and the values of credential headers are ``[REDACTED]``."""
+        for name, value in super().__repr_args__():
+            if name == "providers":
+                value = {table: _shown_options(options) for table, options in value.items()}
+            yield name, value
+
     @field_validator("workers", mode="before")
     @classmethod
     def _worker_count(cls, value: Any) -> Any:
@@ -385,17 +395,33 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            text = _without_storage_password(str(exc), data.get("limits"))
-            raise ConfigError(f"invalid configuration:\n{text}") from None
+            raise ConfigError(f"invalid configuration:\n{_described(exc)}") from None
 
 
-def _without_storage_password(text: str, limits: Any) -> str:
-    """A validation error quotes its input: a storage URL's password, redacted."""
-    storage = limits.get("storage") if isinstance(limits, Mapping) else limits
-    if isinstance(storage, str):
-        for form in (storage, repr(storage)[1:-1]):
-            text = text.replace(form, redact_url(form))
-    return text
+def _described(exc: ValidationError) -> str:
+    """Each error as ``where: what``, without the value that was given: pydantic's own text
+    quotes it (``input_value=...``), and a value in the wrong place is often a key or a
+    password (a raw key pasted as ``sha256``, a mistyped ``storage`` URL)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _shown_options(options: Any) -> Any:
+    """A provider table as ``repr`` shows it: ``api_key`` and credential headers redacted."""
+    if not isinstance(options, Mapping):
+        return options
+    shown = dict(options)
+    if shown.get("api_key"):
+        shown["api_key"] = REDACTED
+    headers = shown.get("headers")
+    if isinstance(headers, Mapping):
+        shown["headers"] = {
+            k: REDACTED if CREDENTIAL_NAME.search(str(k)) else v for k, v in headers.items()
+        }
+    return shown
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

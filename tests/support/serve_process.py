@@ -12,7 +12,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +59,15 @@ def raw_chat_request(model: str, path: str = "/api/chat", **fields: Any) -> byte
     return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
 
 
-def _env() -> dict[str, str]:
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without keys or settings, plus ``extra`` (whose
+    ``PYTHONPATH``, if any, goes after the source directory and before the inherited one)."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env = {k: v for k, v in env.items() if not k.startswith("AICHATFLOW")}
-    env["PYTHONPATH"] = os.pathsep.join([str(SOURCE_ROOT), env.get("PYTHONPATH", "")])
-    return env
+    extra = dict(extra or {})
+    paths = [str(SOURCE_ROOT), extra.pop("PYTHONPATH", ""), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return {**env, **extra}
 
 
 def _fd_limit(soft: int, hard: int) -> Callable[[], None]:
@@ -81,10 +85,12 @@ def serve_process(
     server: str = "uvicorn",
     nofile: tuple[int, int] | None = None,
     log_level: str = "warning",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[ServeProcess]:
     """Run ``aichatflow serve --server SERVER`` with ``config`` (TOML text; providers are not
     auto-detected) until the block ends; ``nofile``: the server's (soft, hard)
-    ``RLIMIT_NOFILE``."""
+    ``RLIMIT_NOFILE``; ``env``: variables to add (an operator's key variables, a
+    ``PYTHONPATH`` with plugins)."""
     port = free_port()
     config_path = tmp_path / "serve.toml"
     config_path.write_text(f"auto_detect = false\n{config}")
@@ -92,7 +98,7 @@ def serve_process(
     cmd = [sys.executable, "-m", "aichatflow", "serve", "--server", server, "--port", str(port)]
     cmd += ["--config", str(config_path), "--log-level", log_level]
     limit = _fd_limit(*nofile) if nofile else None
-    proc = spawn(cmd, cwd=tmp_path, env=_env(), log_path=log, preexec_fn=limit)
+    proc = spawn(cmd, cwd=tmp_path, env=_env(env), log_path=log, preexec_fn=limit)
     try:
         wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name=server, timeout=30)
         yield ServeProcess(proc, port, log)

@@ -22,7 +22,6 @@ and the kind's defaults until that list is known or when it cannot be had.
 
 from __future__ import annotations
 
-import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -35,6 +34,7 @@ from ..chat_stream import ChatStream
 from ..errors import EventTooLarge, ProviderError, UpstreamBadResponse, error_from_status
 from ..events import ChatEvent, StreamStart
 from ..messages import ChatRequest
+from ..redaction import header_secrets
 from ..sse.protocol import Decoder
 from ._batches import Parser, read_batches
 from ._http import HttpClient, UpstreamResponse
@@ -44,22 +44,6 @@ from ._payload import json_object
 from ._retry import retrying
 
 ItemT = TypeVar("ItemT")
-
-_CREDENTIAL_HEADER = re.compile(r"(?i)auth|api[-_]?key|token|secret|cookie|signature")
-_MIN_SECRET = 8
-"""Shorter header values are flags, not credentials; redacting them would garble messages."""
-
-
-def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
-    """The values of configured headers that carry a credential (an Azure ``api-key``, a
-    gateway's ``Authorization: Bearer ...``): secrets as much as ``api_key`` is, and the token
-    after an auth scheme on its own too, since an upstream may echo just that."""
-    found: list[str] = []
-    for name, value in headers.items():
-        if _CREDENTIAL_HEADER.search(name):
-            token = value.strip().rpartition(" ")[2]
-            found += [v for v in (value.strip(), token) if len(v) >= _MIN_SECRET]
-    return tuple(dict.fromkeys(found))
 
 
 class HttpProvider(ABC, Generic[ItemT]):

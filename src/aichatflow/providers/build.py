@@ -10,6 +10,11 @@ The registry holds, in this order:
    set, ``local`` when llama-cpp-python and its model are installed), under the kind's name;
 3. every ``[providers.<name>]`` table of the config; a table named like a provider above
    replaces it (and keeps its place).
+
+A provider that cannot be created is a ``ConfigError`` of one line, whatever its factory
+raised (a plugin's ``ValueError``, say), never a traceback at start-up; and its message is
+redacted of the table's secrets (``table_secrets``): a factory that rejects a key tends to
+quote it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..redaction import header_secrets, redact
 from . import create_provider, detectors
+from .base import Provider
 from .fallback import Cooldowns
 from .registry import Registry
 
@@ -55,6 +62,33 @@ def provider_tables(settings: Settings, env: Mapping[str, str]) -> dict[str, dic
     return tables
 
 
+def table_secrets(options: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets a ``[providers.<name>]`` table points at: its ``api_key``, the variable
+    its ``api_key_env`` names, and the values of its credential ``headers``."""
+    found = [str(options.get("api_key") or "")]
+    variable = options.get("api_key_env")
+    if variable:
+        found.append(env.get(str(variable), ""))
+    headers = options.get("headers")
+    if isinstance(headers, Mapping):
+        found += header_secrets({str(k): str(v) for k, v in headers.items()})
+    return tuple(s for s in found if s)
+
+
+def created(name: str, options: Mapping[str, Any], env: Mapping[str, str]) -> Provider:
+    """``create_provider``, with any failure as a one-line ``ConfigError`` without secrets."""
+    try:
+        return create_provider(name, options)
+    except ConfigError as exc:
+        raise ConfigError(redact(exc.message, table_secrets(options, env))) from None
+    except Exception as exc:  # a plugin's bug must not become a traceback at start-up
+        reason = redact(f"{type(exc).__name__}: {exc}", table_secrets(options, env))
+        kind = options.get("kind", name)
+        raise ConfigError(
+            f"provider {name!r}: kind {kind!r} could not create it ({reason})"
+        ) from None
+
+
 def build_registry(settings: Settings, env: Mapping[str, str] | None = None) -> Registry:
     """Create the providers of ``settings`` (``env``: where detectors and keys are looked up;
     the process environment by default). Fails with ``ConfigError`` at start-up, not at the
@@ -63,9 +97,16 @@ def build_registry(settings: Settings, env: Mapping[str, str] | None = None) -> 
     cooldowns = Cooldowns(**settings.fallback.model_dump())
     registry = Registry(aliases=settings.models, cooldowns=cooldowns)
     for name, options in provider_tables(settings, env).items():
-        registry.add(create_provider(name, options))
+        registry.add(created(name, options, env))
     registry.resolve(settings.default_model)
     return registry
 
 
-__all__ = ["ALWAYS", "build_registry", "detected_providers", "provider_tables"]
+__all__ = [
+    "ALWAYS",
+    "build_registry",
+    "created",
+    "detected_providers",
+    "provider_tables",
+    "table_secrets",
+]
