@@ -3,8 +3,8 @@
 The layers, each importing only from itself and the ones it names (``docs/architecture.md``):
 
 * the ground floor: ``events``, ``errors``, ``messages``, ``chat_stream``, ``transcript``,
-  ``config`` (settings as data), ``request_record`` and ``_lazy``; and ``sse/``, which imports nothing of aichatflow
-  outside itself, so it can be used alone the way httpx-sse is;
+  ``config`` (settings as data), ``request_record`` and ``_lazy``; and ``sse/``, which imports
+  nothing of aichatflow outside itself, so it can be used alone the way httpx-sse is;
 * ``providers/``: upstream APIs → ``ChatEvent`` (no stream engine, no dialect, no server);
 * ``dialects/``: ``ChatEvent`` → bytes; ``stream/``: the engine, which writes dialects;
 * ``server/``, then ``cli``.

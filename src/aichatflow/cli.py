@@ -60,6 +60,12 @@ def main() -> None:
     default=None,
     help="HTTP server: uvicorn, or granian (faster; aichatflow[granian]) [default: uvicorn].",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Access log (one line per request, on stdout): text or json [default: text].",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -67,18 +73,27 @@ def serve(
     log_level: str | None,
     workers: str | None,
     server: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the server: the chat page at /, the native SSE API at /api/chat,
     and an OpenAI-compatible API at /v1 (chat/completions, models)."""
     from .server import create_app, run
+    from .server.access_log import configure_access_logging
     from .server.connection_cap import raise_fd_limit
 
     settings = _settings(
-        config, host=host, port=port, log_level=log_level, workers=workers, server=server
+        config,
+        host=host,
+        port=port,
+        log_level=log_level,
+        workers=workers,
+        server=server,
+        log_format=log_format,
     )
     # The library never configures logging; the command does, in uvicorn's format.
     logging.basicConfig(format="%(levelname)-9s %(name)s: %(message)s")
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
+    configure_access_logging()
     _require_free_port(settings.host, settings.port)
     raise_fd_limit()  # before any worker starts: they inherit it (connection_cap.py says why)
     if settings.server == "granian" or settings.workers > 1:

@@ -37,6 +37,14 @@ class Dialect(Protocol[T]):
     a buffered dialect that writes nothing yet: the engine's progress timer depends on it."""
     status: int
     heartbeat: bytes
+    request_id: str
+    """``x-request-id`` and the ``request_id`` of its error objects (``DialectState``)."""
+    extra_headers: Headers
+    """Headers the server adds to the response, whatever its status."""
+    usage: Usage | None
+    """The stream's last usage, once it ended."""
+    answered_by: str
+    """The ``provider/model`` that answered (its ``StreamStart``), once it started."""
 
     @property
     def error_shape(self) -> ErrorShape:

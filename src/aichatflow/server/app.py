@@ -21,10 +21,24 @@ from ..providers.build import build_registry
 from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from . import routes
+from .access_log import AccessLog
 from .chat_endpoint import ChatApp, ChatEndpoint
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
+from .gate import Parts
 from .hosts import HostPolicy
 from .page_headers import PageFiles
+
+
+def production_parts(settings: Settings) -> Parts:
+    """The production layer's parts for ``settings`` (``server/production.py``); a part that
+    is off is ``None``, and the request flow skips it."""
+    return Parts(
+        keys=None,  # keys: build_keys(settings)
+        limiter=None,  # limits: build_limiter(settings)
+        metrics=None,  # metrics: build_metrics(settings)
+        cors=None,  # cors: build_cors(settings)
+        access_log=AccessLog(settings.log_format),
+    )
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
@@ -32,12 +46,15 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     settings = settings or Settings.load()
     own_registry = registry is None
     registry = registry or build_registry(settings)
+    parts = production_parts(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            if parts.limiter is not None:
+                await parts.limiter.aclose()
             if own_registry:
                 await registry.aclose()
 
@@ -45,6 +62,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app = ChatApp(
         {"/api/chat": native, "/v1/chat/completions": openai},
         hosts=HostPolicy(settings.allowed_hosts, bind_host=settings.host),
+        parts=parts,
         routes=[
             Route("/", routes.page, methods=["GET"]),
             Route("/api/config", routes.page_config, methods=["GET"]),
@@ -68,4 +86,4 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "production_parts"]

@@ -39,8 +39,11 @@ from ..messages import ChatRequest
 from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
+from .chat_run import admit, bare_exchange, stream_admitted
 from .errors import INTERNAL_ERROR, send_error
+from .gate import EXCHANGE, Exchange, Gate, Parts, RouteLabels
 from .hosts import HostPolicy
+from .production import Admission
 from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
@@ -169,13 +172,18 @@ class ChatEndpoint:
         self.build = build
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self._prepare(scope, receive, send)
-        if response is not None:
-            await response(scope, receive, send)
+        gate: Gate | None = getattr(scope["app"], "gate", None)
+        parts = gate.parts if gate is not None else Parts()
+        exchange: Exchange = scope.get(EXCHANGE) or bare_exchange(scope)
+        prepared = await self._prepare(scope, receive, send, parts, exchange)
+        if prepared is None:
+            return
+        response, admission = prepared
+        await stream_admitted(scope, receive, send, parts, response, admission, exchange.record)
 
     async def _prepare(
-        self, scope: Scope, receive: Receive, send: Send
-    ) -> EventStreamResponse | None:
+        self, scope: Scope, receive: Receive, send: Send, parts: Parts, exchange: Exchange
+    ) -> tuple[EventStreamResponse, Admission | None] | None:
         """Everything before the stream, in its own frame so the body is freed before it."""
         state = scope["app"].state
         try:
@@ -185,14 +193,19 @@ class ChatEndpoint:
                 scope, receive, settings.max_body_bytes, settings.http.body_timeout
             )
             chat = parse_chat_request(body, default_model=settings.default_model)
-            return self.build(state.registry, state.limits, chat)
+            exchange.record.model = chat.model
+            if parts.keys is not None:  # before the model is looked up: no existence oracle
+                parts.keys.authorize_model(exchange.caller, chat.model)
+            response = self.build(state.registry, state.limits, chat)
+            admission = await admit(parts, settings, exchange, chat, response, len(body))
+            return response, admission
         except ClientLeft:
             return None
         except AIChatFlowError as exc:
-            await send_error(scope, send, exc)
+            await send_error(scope, send, exc, exchange.headers)
         except Exception:
             log.exception("%s %s: unexpected error", scope["method"], scope["path"])
-            await send_error(scope, send, AIChatFlowError(INTERNAL_ERROR))
+            await send_error(scope, send, AIChatFlowError(INTERNAL_ERROR), exchange.headers)
         return None
 
 
@@ -203,10 +216,19 @@ class ChatApp(Starlette):
     every route and any middleware a user adds.
     """
 
-    def __init__(self, chat: dict[str, ChatEndpoint], *, hosts: HostPolicy, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        chat: dict[str, ChatEndpoint],
+        *,
+        hosts: HostPolicy,
+        parts: Parts | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.chat_endpoints = chat
         self.hosts = hosts
+        self.gate = Gate(parts or Parts(), RouteLabels(self.routes))
+        """The production layer (``server/gate.py``), in front of every HTTP request."""
         self._own_middleware = len(self.user_middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -214,13 +236,16 @@ class ChatApp(Starlette):
         if kind != "lifespan" and not self.hosts.allows(scope):
             await self.hosts.reject(scope, receive, send)
             return
-        if kind == "http" and scope["method"] == "POST":
+        if kind != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        if scope["method"] == "POST":
             endpoint = self.chat_endpoints.get(scope["path"])
             if endpoint is not None and len(self.user_middleware) == self._own_middleware:
-                scope["app"] = self
-                await endpoint(scope, receive, send)
+                await self.gate(scope, receive, send, endpoint, wrap=False)
                 return
-        await super().__call__(scope, receive, send)
+        await self.gate(scope, receive, send, super().__call__)
 
 
 __all__ = [

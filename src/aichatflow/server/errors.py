@@ -30,6 +30,7 @@ from ..dialects.openai import OPENAI_ERRORS
 from ..error_codes import ERRORS
 from ..errors import AIChatFlowError
 from ..events import StreamError
+from ..request_record import current_record
 from ..stream.response import new_stream_id
 
 ERROR_SHAPES: tuple[tuple[str, ErrorShape], ...] = (("/v1", OPENAI_ERRORS),)
@@ -71,14 +72,24 @@ def error_event(code: str, message: str, *, retry_after: float | None = None) ->
 def render_error(
     path: str, error: StreamError, *, status: int = 0, details: Any = None
 ) -> tuple[int, Headers, bytes]:
-    """Status, headers and body of ``error`` answered at ``path`` (a fresh request id)."""
+    """Status, headers and body of ``error`` answered at ``path``, with the request's id (a
+    fresh one outside a request: the raw refusals written before the app runs)."""
     shape = error_shape_for(path)
-    return shape.response(error, new_stream_id(), status=status, details=details)
+    record = current_record.get()
+    request_id = record.request_id if record is not None else new_stream_id()
+    return shape.response(error, request_id, status=status, details=details)
 
 
-async def send_error(scope: Scope, send: Send, exc: AIChatFlowError) -> None:
-    """Answer ``exc`` on a plain ASGI connection whose response has not started."""
+async def send_error(
+    scope: Scope, send: Send, exc: AIChatFlowError, extra: Headers | None = None
+) -> None:
+    """Answer ``exc`` on a plain ASGI connection whose response has not started; ``extra``
+    headers are added (CORS, rate-limit state), and those a refusal brings (``Refused``)."""
     status, headers, body = render_error(scope["path"], stream_error(exc), details=exc.details)
+    headers = [*headers, *(extra or ()), *getattr(exc, "headers", ())]
+    record = current_record.get()
+    if record is not None:
+        record.status = status
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -62,6 +62,9 @@ class StreamOutcome:
     code: str = ""
     writes: int = 0
     """Body writes (each carries one batch: one or more frames)."""
+    http_status: int = 0
+    """The status the response started with; 0 when it never started (the client left
+    first)."""
 
 
 class _Run:
@@ -205,7 +208,7 @@ async def run_stream(
         await aclose_quietly(batches)
         run = _Run(dialect, writer, Watched(task, limits, writer, 0.0))
         await run.fail("server_shutting_down", _MESSAGES["server_shutting_down"])
-        run.outcome.writes = writer.writes
+        run.outcome.writes, run.outcome.http_status = writer.writes, writer.status
         return run.outcome
     run = _Run(dialect, writer, dog.watch(task, limits, writer), record)
     loop = asyncio.get_running_loop()
@@ -218,7 +221,7 @@ async def run_stream(
         dog.forget(run.watched)
         if record is not None:
             record.ended = loop.time()
-    run.outcome.writes = writer.writes
+    run.outcome.writes, run.outcome.http_status = writer.writes, writer.status
     return run.outcome
 
 

@@ -40,6 +40,7 @@ class StreamWriter:
         "last_write",
         "sending_since",
         "started",
+        "status",
         "writable",
         "writes",
     )
@@ -50,6 +51,8 @@ class StreamWriter:
         self.heartbeat_frame = heartbeat_frame
         self.started = False
         """The response start was sent (a status can no longer be chosen)."""
+        self.status = 0
+        """The status the response started with (0 before it started)."""
         self.writable = False
         """Started, streaming (not a buffered JSON body) and not closed: heartbeats may go."""
         self.closed = False
@@ -69,6 +72,7 @@ class StreamWriter:
 
     async def start(self, status: int, headers: Headers, *, streaming: bool = True) -> None:
         self.started = True
+        self.status = status
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         self.writable = streaming and not self.closed
 
