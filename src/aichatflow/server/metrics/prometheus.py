@@ -107,7 +107,7 @@ class PrometheusMetrics:
             self._ttft(model).observe(record.first_content - record.arrived)
         if record.gaps is not None:
             add_bucket_counts(self._inter_token(model), record.gaps, record.gap_sum)
-        if record.ended is not None:
+        if record.outcome and record.ended is not None:  # a stream (others have no outcome)
             self._duration(model).observe(record.ended - record.arrived)
         if record.input_tokens:
             self._tokens(model, "input", *key).inc(record.input_tokens)
