@@ -49,6 +49,11 @@ TOML (every key optional)::
     allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
     cooldown = 30
 
+    [metrics]                    # GET /metrics (server/metrics/)
+    enabled = true
+    public = false               # no key needed for /metrics even when keys are configured
+    key_labels = false           # a `key` label (key id) on requests_total and tokens_total
+
 ``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
 address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
 but ``/healthz``, so a DNS-rebinding page (``evil.example`` pointed at ``127.0.0.1``) cannot
