@@ -43,7 +43,6 @@ from starlette.applications import Starlette
 from ..config import Settings
 from ..stream.watchdog import Watchdog
 from .app import create_app
-from .metrics.multiprocess import worker_exited
 from .runner import SHUTDOWN_GRACE, tune_gc
 
 DRAIN_SIGNAL = signal.SIGUSR1
@@ -99,13 +98,6 @@ def run(settings: Settings) -> None:
                 if pid:
                     os.kill(pid, DRAIN_SIGNAL)
             super()._stop_workers()
-
-        def _respawn_workers(self, workers: list[int], *args: Any, **kwargs: Any) -> None:
-            # SIGHUP replaces workers: the old ones' live gauges leave /metrics with them
-            gone = [self.wrks[idx]._id() for idx in workers]
-            super()._respawn_workers(workers, *args, **kwargs)
-            for pid in gone:
-                worker_exited(pid)
 
     _DrainingGranian(
         f"{__name__}:worker_app",

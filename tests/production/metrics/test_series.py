@@ -156,3 +156,13 @@ def test_an_unknown_rate_limit_scope_is_other() -> None:
     metrics = PrometheusMetrics()
     metrics.rate_limited(CANARY)
     assert _value(_samples(metrics), "aichatflow_rate_limited_total", scope="other") == 1
+
+
+def test_openmetrics_when_the_scraper_asks_for_it() -> None:
+    metrics = PrometheusMetrics()
+    metrics.request_finished(_done_stream())
+    text, content_type = metrics.exposition()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    om_text, om_type = metrics.exposition("application/openmetrics-text; version=1.0.0")
+    assert om_type.startswith("application/openmetrics-text")
+    assert om_text.endswith(b"# EOF\n") and not text.endswith(b"# EOF\n")

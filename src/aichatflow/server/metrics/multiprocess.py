@@ -5,9 +5,11 @@ workers (``server/granian_runner.py``) answer from several processes, and a scra
 one of them. So before the workers start, ``serve`` makes a private directory and names it in
 ``PROMETHEUS_MULTIPROC_DIR`` (:func:`shared_metrics`, the one place both runners get it from);
 each worker inherits it, writes its values to its own files there, and whichever worker answers
-``/metrics`` reads them all. ``streams_active`` is summed over live processes only: a runner
-that sees a worker exit calls :func:`worker_exited`, which drops that process's gauge files (its
-counters stay: what it counted happened). The directory is removed when ``serve`` exits.
+``/metrics`` reads them all. ``streams_active`` is summed over live processes only: the
+uvicorn supervisor, which restarts a worker that died, calls :func:`worker_exited`, which drops
+that process's gauge files (its counters stay: what it counted happened). Granian, as
+``serve`` runs it, does not restart workers: one that dies stops the server. The directory is
+removed when ``serve`` exits.
 
 ``prometheus_client`` reads the variable once, when it is first imported; so nothing imports it
 in the parent before this runs (the metrics module is imported by ``build_metrics``, in each
