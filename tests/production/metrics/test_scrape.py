@@ -8,6 +8,7 @@ built in this tree yet (``test_series.py`` covers ``rate_limited`` through the p
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -100,12 +101,30 @@ def per_process_requests(directory: Path) -> dict[str, float]:
     return counted
 
 
+def wait_for_workers(url: str, tmp_path: Path, workers: int) -> Path:
+    """The shared metrics directory, once every worker has answered a request (each then has
+    a counter file of its own): a worker still starting would leave the others all the work."""
+    import time
+
+    deadline = time.monotonic() + 30.0
+    with httpx.Client(timeout=5.0, trust_env=False) as client:
+        while True:
+            client.get(url + "/healthz", headers={"connection": "close"})
+            shared = list((tmp_path / "tmp").glob("aichatflow-metrics-*"))
+            if shared and len(list(shared[0].glob("counter_*.db"))) >= workers:
+                return shared[0]
+            assert time.monotonic() < deadline, "not every worker answered within 30 s"
+            time.sleep(0.02)
+
+
 @pytest.mark.parametrize("args", SERVERS.values(), ids=SERVERS.keys())
 async def test_the_scrape_equals_what_was_sent(tmp_path: Path, args: list[str]) -> None:
     if "granian" in args:
         pytest.importorskip("granian")
     workers = int(args[args.index("--workers") + 1])
     with serve(tmp_path, args) as (url, _):
+        if workers > 1:
+            await asyncio.to_thread(wait_for_workers, url, tmp_path, workers)
         seen = await run_mix(url)
         text = scrape_settled(url)
         check_scrape(parse(text), seen)
