@@ -16,6 +16,7 @@ fi
 .venv/bin/pip install --quiet -e '.[dev]'
 scripts/peers/chromium.sh
 scripts/peers/litellm.sh
+scripts/peers/redis.sh
 scripts/peers/llamacpp.sh >/dev/null
 echo "== ruff"; .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/ruff format --check src tests examples benchmarks

@@ -272,4 +272,47 @@ def models(config: str | None) -> None:
         click.echo(f"{model}{marker}")
 
 
+@main.group()
+def keys() -> None:
+    """Client keys for [auth] (docs/production.md, Access keys)."""
+
+
+@keys.command("new")
+@click.option("--id", "key_id", required=True, help="The key's name in logs and metrics.")
+@click.option("--models", "models", multiple=True, metavar="GLOB", help="A model it may use.")
+@click.option("--rpm", type=click.IntRange(min=1), default=None, help="Requests per minute.")
+@click.option("--tpm", type=click.IntRange(min=1), default=None, help="Tokens per minute.")
+@click.option("--max-streams", type=click.IntRange(min=1), default=None, help="Streams at once.")
+def keys_new(
+    key_id: str, models: tuple[str, ...], rpm: int | None, tpm: int | None, max_streams: int | None
+) -> None:
+    """Make a key: print it once, and the TOML that enables it (only its hash).
+
+    \b
+    The TOML goes to stdout, the key to stderr (shown once, nothing is written anywhere):
+      aichatflow keys new --id team-a --models "openai/*" --rpm 60 >> aichatflow.toml
+    --models may be repeated (globs); without it the key may use every model."""
+    from .server.key_table import KeyTableError, new_key, toml_entry
+
+    key = new_key()
+    try:
+        entry = toml_entry(key_id, key, models=models, rpm=rpm, tpm=tpm, max_streams=max_streams)
+    except KeyTableError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"New key for {key_id!r}, shown this once (only its hash is stored):", err=True)
+    click.echo(f"  {key}", err=True)
+    click.echo(entry, nl=False)
+
+
+@keys.command("hash")
+def keys_hash() -> None:
+    """Print the sha256 of a key read from stdin (one line), for [[auth.keys]]."""
+    from .config import key_digest
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        raise click.ClickException("no key on stdin")
+    click.echo(key_digest(key))
+
+
 __all__ = ["main"]

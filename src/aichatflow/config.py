@@ -19,6 +19,7 @@ TOML (every key optional)::
     server = "uvicorn"           # or "granian" (pip install 'aichatflow[granian]')
     max_body_bytes = 1048576
     allowed_hosts = []           # names besides localhost and IP addresses; see below
+    log_format = "text"          # the access log (serve: stdout): text or json
 
     [stream]                     # timers in seconds (docs/configuration.md)
     first_token = 120
@@ -40,6 +41,9 @@ TOML (every key optional)::
     api_key_env = "UPSTREAM_API_KEY"
     models = ["my-model"]        # listed in /v1/models; without it, the upstream's own
                                  # GET {base_url}/models (cached 5 min, failure tolerated)
+    pool_size = 1000             # connections to this upstream at once (its own pool);
+                                 # past it, requests wait for one to come free
+    keepalive = 15               # seconds an idle connection is kept; 0: none is
 
     [models]                     # aliases; a list is a fallback chain
     fast = "upstream/my-model"
@@ -49,10 +53,36 @@ TOML (every key optional)::
     allowed_fails = 1            # `window` seconds is skipped for `cooldown` seconds
     cooldown = 30
 
+    [limits]                     # server/limits/, docs/production.md (Limits)
+    storage = "memory://"        # or "redis://[:password@]host:6379/0" (pip install
+                                 # 'aichatflow[redis]'): shared by every instance
+    max_streams = 0              # streams at once on the server (all instances); 0: no cap
+    ip_rpm = 0                   # requests per minute per address, callers without a key
+    reserve_tokens = 1024        # reserved against a key's tpm without max_tokens
+
+    [cors]                       # none by default: the chat page is same-origin
+    allow_origins = []           # exact origins ("https://app.example"); "*" for any
+    max_age = 600                # seconds a browser may cache a preflight
+
+    [auth]                       # client keys (server/auth.py); none: no route wants one
+    ticket_ttl = 60              # seconds a POST /api/tickets ticket lives (single use, <= 60)
+
+    [[auth.keys]]                # `aichatflow keys new --id team-a` prints this entry
+    id = "team-a"                # the key's name in logs and metrics
+    sha256 = "<64 hex digits>"   # SHA-256 of the key; the key itself is never stored
+    models = ["openai/*"]        # globs of the models it may use; left out: all
+    rpm = 60                     # optional limits: rpm, tpm, max_streams
+    disabled = false             # revoked: the same 401 as an unknown key
+
     [metrics]                    # GET /metrics (server/metrics/)
     enabled = true
     public = false               # no key needed for /metrics even when keys are configured
     key_labels = false           # a `key` label (key id) on requests_total and tokens_total
+
+Each ``[[auth.keys]]`` entry may carry its own limits: ``rpm`` (requests per sliding minute),
+``tpm`` (tokens per minute, reserved at the start and settled to the usage at the end) and
+``max_streams`` (streams at once). Past a key's or an address's limit: 429 ``rate_limited``;
+past the server's ``max_streams``, or with Redis unreachable: 503 ``over_capacity``.
 
 ``allowed_hosts``: the ``Host`` names the server answers to, besides ``localhost``, any IP
 address and ``host`` itself when it is a name; any other ``Host`` gets a 400 on every route
@@ -65,11 +95,17 @@ addresses are safe to accept and names are not).
 
 Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW_PORT``,
 ``AICHATFLOW_WORKERS``, ``AICHATFLOW_SERVER``, ``AICHATFLOW_DEFAULT_MODEL``,
-``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_AUTO_DETECT``,
-``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated),
-``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``) and
-``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``). Keys are read from the
-environment by the providers themselves and are never part of ``Settings``' printable form.
+``AICHATFLOW_MAX_BODY_BYTES``, ``AICHATFLOW_LOG_LEVEL``, ``AICHATFLOW_LOG_FORMAT``,
+``AICHATFLOW_AUTO_DETECT``,
+``AICHATFLOW_ALLOWED_HOSTS`` (comma-separated), ``AICHATFLOW_API_KEYS`` (raw client keys,
+comma-separated, hashed at load into more ``auth.keys``),
+``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
+``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
+``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE`` and
+``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
+password is printed only redacted). Keys are
+read from the environment by the providers themselves and are never part of ``Settings``'
+printable form.
 """
 
 from __future__ import annotations
@@ -77,13 +113,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .redaction import redact_url
 
 ENV_PREFIX = "AICHATFLOW_"
 
@@ -136,6 +173,16 @@ class HttpSettings(BaseModel):
     requests get 503 (but ``/healthz``). ``0``: derived from the file-descriptor limit,
     ``(RLIMIT_NOFILE - 32) // 2`` (a proxied stream holds two descriptors; 32 are kept for
     everything else); ``serve`` first raises its soft limit to the hard one."""
+
+
+def comma_list(value: Any) -> list[str] | None:
+    """A list setting given as a list, or as one comma-separated string (the environment's
+    form): its items stripped, empty ones dropped; ``None`` for any other type."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        return None
+    return [str(v).strip() for v in value if str(v).strip()]
 
 
 KEY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -191,7 +238,10 @@ class AuthSettings(BaseModel):
 
 class LimitsSettings(BaseModel):
     """``[limits]``: the server's capacity and the limits of anonymous callers; each key's own
-    limits are on the key (``server/limits/``)."""
+    limits are on the key (``server/limits/``).
+
+    ``storage`` may hold a password (``redis://:secret@host``): the repr and the configuration
+    errors show it redacted."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     storage: str = "memory://"
@@ -209,8 +259,13 @@ class LimitsSettings(BaseModel):
     @classmethod
     def _known_storage(cls, value: str) -> str:
         if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {value!r}")
+            shown = redact_url(value)
+            raise ValueError(f"limits.storage: 'memory://' or a redis:// URL, not {shown!r}")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "storage" else value
 
 
 class MetricsSettings(BaseModel):
@@ -237,11 +292,10 @@ class CorsSettings(BaseModel):
     @field_validator("allow_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list | tuple):
-            return value
-        origins = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+        items = comma_list(value)
+        if items is None:
+            return value  # pydantic reports the type
+        origins = [item.rstrip("/") for item in items]
         for origin in origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"cors.allow_origins: {origin!r} is not an origin (scheme://host)")
@@ -295,11 +349,10 @@ class Settings(BaseModel):
     @classmethod
     def _host_names(cls, value: Any) -> Any:
         """A comma-separated string (the environment) or a list; each a bare host name."""
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, list | tuple):
+        items = comma_list(value)
+        if items is None:
             return value  # pydantic reports the type
-        names = [str(v).strip().lower() for v in value if str(v).strip()]
+        names = [item.lower() for item in items]
         for name in names:
             subdomains = name.startswith("*.") and "*" not in name[2:]
             if "*" in name and name != "*" and not subdomains:
@@ -337,7 +390,17 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid configuration:\n{exc}") from None
+            text = _without_storage_password(str(exc), data.get("limits"))
+            raise ConfigError(f"invalid configuration:\n{text}") from None
+
+
+def _without_storage_password(text: str, limits: Any) -> str:
+    """A validation error quotes its input: a storage URL's password, redacted."""
+    storage = limits.get("storage") if isinstance(limits, Mapping) else limits
+    if isinstance(storage, str):
+        for form in (storage, repr(storage)[1:-1]):
+            text = text.replace(form, redact_url(form))
+    return text
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -23,13 +23,13 @@ REDACTED = "[REDACTED]"
 
 _SECRET_PATTERNS = re.compile(
     r"(?i)(?P<bearer>bearer\s+)[^\s\"',]+"  # Authorization values
-    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys, Anthropic's sk-ant-...
+    r"|\b(?:sk|pk|rk|key|acf)-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys, Anthropic's sk-ant-...
     r"|\bAIza[0-9A-Za-z_\-]{16,}"  # Google API keys (AIza and 35 more characters)
     r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']+"  # in URLs
 )
 _SECRET_HEADS = re.compile(
     r"(?i)(?:(?P<bearer>bearer\s+)[^\s\"',]*"
-    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]*"
+    r"|\b(?:sk|pk|rk|key|acf)-[A-Za-z0-9_\-]*"
     r"|\bAIza[0-9A-Za-z_\-]*"
     r"|(?P<query>[?&](?:key|api_key|api-key|token|access_token|ticket)=)[^&\s\"']*)\Z"
 )
@@ -47,6 +47,25 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return _SECRET_PATTERNS.sub(_keep_prefix, text)
+
+
+_URL_QUERY_SECRET = re.compile(r"(?i)(?P<name>[?&](?:password|pass|pwd|token)=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part and of its query (``redis://u:pw@host``,
+    ``unix:///run/redis.sock?password=pw``) replaced by ``[REDACTED]``: a storage URL is
+    printed (settings, logs), its password never.
+
+    The password runs to the *last* ``@``: one written unencoded may hold ``@``, ``/`` or
+    ``?`` itself, and cutting it at the first would print its tail.
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if sep and at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        url = f"{scheme}://{user}:{REDACTED}@{host}"
+    return _URL_QUERY_SECRET.sub(lambda m: m.group("name") + REDACTED, url)
 
 
 def redacted_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MESSAGE_LIMIT) -> str:

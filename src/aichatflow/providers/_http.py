@@ -30,7 +30,16 @@ class HttpOptions:
     """Seconds to open the TCP (and TLS) connection."""
     read_timeout: float = 60.0
     """Seconds without a single byte from the upstream (bytes-idle; keep-alives reset it)."""
-    max_connections: int = 1000
+    pool_size: int = 1000
+    """Connections to the upstream open at once (``[providers.NAME] pool_size``): streaming and
+    idle together. Past it a request waits for a connection to come free (its stream's
+    ``first_token`` timer still runs). 1000 is what aiohttp was given before it was a setting:
+    a cap that only guards against runaway, as every stream holds its own connection."""
+    keepalive: float = 15.0
+    """Seconds an idle connection is kept for the next request (``[providers.NAME]
+    keepalive``); 0 closes each one when its response ends. 15 is aiohttp's own default, which
+    applied before it was a setting; keep it below the upstream's idle timeout (or its load
+    balancer's), so the upstream is never first to close a connection about to be reused."""
     max_error_body: int = 65536
     """How much of an error response body is read to find its message."""
 
@@ -114,8 +123,15 @@ class HttpClient:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
             opts = self.options
+            keep = opts.keepalive > 0
+            connector = aiohttp.TCPConnector(
+                limit=opts.pool_size,
+                limit_per_host=0,  # a provider has one upstream: ``limit`` is its pool
+                keepalive_timeout=opts.keepalive if keep else None,
+                force_close=not keep,
+            )
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=opts.max_connections, limit_per_host=0),
+                connector=connector,
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout
                 ),

@@ -2,12 +2,18 @@
 
 ``[providers.<name>]`` tables of every HTTP kind accept ``base_url``, ``api_key_env``,
 ``api_key``, ``models``, ``connect_timeout``, ``read_timeout``, ``max_retries``,
-``first_token_timeout``, ``max_event_bytes`` and ``headers``; a provider adds its own keys via
-``extra``. Unknown keys are a ``ConfigError`` at start-up (a typo must not be silently ignored).
+``first_token_timeout``, ``max_event_bytes``, ``headers``, ``pool_size`` and ``keepalive``; a
+provider adds its own keys via ``extra``. Unknown keys are a ``ConfigError`` at start-up (a typo
+must not be silently ignored), and so are values of the wrong kind.
+
+``pool_size`` and ``keepalive`` make the provider's connection pool explicit (each provider has
+its own, ``providers/_http.py``): at most ``pool_size`` connections to the upstream (default
+1000), an idle one kept ``keepalive`` seconds for the next request (default 15; 0: none kept).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,8 +37,11 @@ HTTP_OPTIONS = frozenset(
         "first_token_timeout",
         "max_event_bytes",
         "headers",
+        "pool_size",
+        "keepalive",
     }
 )
+DEFAULT_HTTP = HttpOptions()
 
 
 def api_key(options: Mapping[str, Any], key_envs: Sequence[str]) -> str:
@@ -44,6 +53,26 @@ def api_key(options: Mapping[str, Any], key_envs: Sequence[str]) -> str:
         if name and os.environ.get(name):
             return os.environ[name]
     return ""
+
+
+def pool_options(provider: str, options: Mapping[str, Any]) -> tuple[int, float]:
+    """``pool_size`` and ``keepalive`` of a provider table, checked: a pool of no connection
+    or a negative keep-alive would only fail later, at the first request, or never visibly."""
+    size = options.get("pool_size", DEFAULT_HTTP.pool_size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(
+            f"provider {provider!r}: pool_size must be a whole number of connections, "
+            f"1 or more (got {size!r})"
+        )
+    keep = options.get("keepalive", DEFAULT_HTTP.keepalive)
+    if isinstance(keep, bool) or not isinstance(keep, int | float) or not math.isfinite(keep):
+        raise ConfigError(f"provider {provider!r}: keepalive must be seconds (got {keep!r})")
+    if keep < 0:
+        raise ConfigError(
+            f"provider {provider!r}: keepalive must be 0 (no idle connection kept) or more "
+            f"seconds (got {keep!r})"
+        )
+    return size, float(keep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +114,7 @@ class HttpProviderConfig:
             not isinstance(listed, list | tuple) or not all(isinstance(m, str) for m in listed)
         ):
             raise ConfigError(f"provider {provider!r}: models must be a list of model names")
+        pool_size, keepalive = pool_options(provider, options)
         try:
             return cls(
                 base_url=str(url).rstrip("/"),
@@ -100,10 +130,12 @@ class HttpProviderConfig:
                 http=HttpOptions(
                     connect_timeout=float(options.get("connect_timeout", 5.0)),
                     read_timeout=float(options.get("read_timeout", 60.0)),
+                    pool_size=pool_size,
+                    keepalive=keepalive,
                 ),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"provider {provider!r}: {exc}") from None
 
 
-__all__ = ["HTTP_OPTIONS", "HttpProviderConfig", "api_key"]
+__all__ = ["HTTP_OPTIONS", "HttpProviderConfig", "api_key", "pool_options"]

@@ -22,10 +22,13 @@ from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from . import routes
 from .access_log import AccessLog
+from .auth import build_keys, mint_ticket
 from .chat_endpoint import ChatApp, ChatEndpoint
+from .cors import build_cors
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .gate import Parts
 from .hosts import HostPolicy
+from .limits import build_limiter
 from .metrics import build_metrics
 from .page_headers import PageFiles
 
@@ -34,10 +37,10 @@ def production_parts(settings: Settings, registry: Registry | None = None) -> Pa
     """The production layer's parts for ``settings`` (``server/production.py``); a part that
     is off is ``None``, and the request flow skips it."""
     return Parts(
-        keys=None,  # keys: build_keys(settings)
-        limiter=None,  # limits: build_limiter(settings)
+        keys=build_keys(settings),
+        limiter=build_limiter(settings),
         metrics=build_metrics(settings, registry=registry),
-        cors=None,  # cors: build_cors(settings)
+        cors=build_cors(settings),
         access_log=AccessLog(settings.log_format),
     )
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         routes=[
             Route("/", routes.page, methods=["GET"]),
             Route("/api/config", routes.page_config, methods=["GET"]),
+            Route("/api/tickets", mint_ticket, methods=["POST"]),
             Route("/api/chat", native, methods=["POST"]),
             Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.keys = parts.keys
     app.state.limits = StreamLimits(**settings.stream.model_dump())
     return app
 

@@ -185,7 +185,8 @@ class Gate:
                 names = {name.lower() for name, _ in headers}
                 if b"x-request-id" not in names:
                     headers.append((b"x-request-id", record.request_id.encode("ascii")))
-                headers += [h for h in exchange.headers if h[0] not in names]
+                # a route's own header wins, but Vary lists add up (a second field is legal)
+                headers += [h for h in exchange.headers if h[0] == b"vary" or h[0] not in names]
                 message = {**message, "headers": headers}
                 record.status = message["status"]
             await send(message)

@@ -17,6 +17,7 @@ event:
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +40,15 @@ class Caller:
     @property
     def key_id(self) -> str | None:
         return None if self.key is None else self.key.id
+
+    def may_use(self, model: str) -> bool:
+        """Whether one of the key's ``models`` globs (case-sensitive, as ``fnmatch``) matches
+        ``model``, the name the request used (an alias stays an alias); no key or no globs:
+        every model."""
+        key = self.key
+        if key is None or key.models is None:
+            return True
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in key.models)
 
 
 class Keys(Protocol):

@@ -16,6 +16,7 @@ from ..messages import ChatRequest
 from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse, new_stream_id
+from .gate import EXCHANGE, Exchange
 from .page_headers import PAGE_HEADERS
 
 STATIC = Path(__file__).parent / "static"
@@ -57,9 +58,16 @@ def _model_object(model: str, owner: str) -> dict[str, Any]:
 
 
 async def _model_ids(request: Request) -> list[tuple[str, str]]:
+    """The models the caller may use: all of them, or those its key's globs allow (as
+    LiteLLM's proxy lists only a key's models; a model it may not use is a 404 here, as for a
+    model that does not exist, so the list is not an oracle either)."""
     registry = _registry(request)
     await registry.refresh_models()  # bounded; an upstream that fails only drops its list
-    return registry.model_ids()
+    exchange: Exchange | None = request.scope.get(EXCHANGE)
+    ids = registry.model_ids()
+    if exchange is None:
+        return ids
+    return [(model, owner) for model, owner in ids if exchange.caller.may_use(model)]
 
 
 async def list_models(request: Request) -> Response:

@@ -54,6 +54,7 @@
   const ui = {
     model: $("model"), messages: $("messages"), form: $("composer"), prompt: $("prompt"),
     send: $("send"), stop: $("stop"), newChat: $("new"), status: $("status"),
+    keyForm: $("key-form"), key: $("key"), keyError: $("key-error"),
   };
   const api = (window.aichatflow = { frames: 0 }); // the only global: read by tests
   const history = []; // [{role, content}]; the whole conversation is sent every turn
@@ -66,6 +67,53 @@
     if (text != null) node.textContent = text; // textContent only: model output is untrusted
     return node;
   }
+
+  // --- API key (only when the server wants one: it answered 401) ---
+  // Kept in sessionStorage: for this tab only, gone when it closes; sent as a Bearer token.
+  const KEY_ITEM = "aichatflow.key";
+  const storedKey = () => { try { return sessionStorage.getItem(KEY_ITEM) || ""; } catch { return ""; } };
+  function storeKey(key) {
+    try { if (key) sessionStorage.setItem(KEY_ITEM, key); else sessionStorage.removeItem(KEY_ITEM); } catch { /* storage off */ }
+  }
+  function withKey(headers) {
+    const key = storedKey();
+    return key ? { ...headers, Authorization: `Bearer ${key}` } : headers;
+  }
+  // The server's own message from a JSON error body ({"error": {"message"}}), else the status.
+  async function errorMessage(res) {
+    try {
+      const body = await res.json();
+      if (body && body.error && body.error.message) return body.error.message;
+    } catch { /* not JSON */ }
+    return `HTTP ${res.status}`;
+  }
+  function askForKey(message) {
+    storeKey(""); // a key the server refused is not kept
+    ui.send.disabled = true;
+    ui.keyForm.hidden = false;
+    ui.keyError.hidden = !message;
+    ui.keyError.textContent = message || ""; // textContent: the message is the server's text
+    ui.key.value = "";
+    ui.key.focus();
+  }
+  async function tryKey(key) {
+    let res;
+    try {
+      // A Bearer value must be a header-safe string; fetch() throws on anything else.
+      res = await fetch("/api/config", { headers: { Accept: "application/json", Authorization: `Bearer ${key}` } });
+    } catch (err) {
+      return askForKey(`this key cannot be sent: ${(err && err.message) || err}`);
+    }
+    if (res.status === 401 || res.status === 403) return askForKey(await errorMessage(res));
+    storeKey(key);
+    ui.keyForm.hidden = true;
+    ui.keyError.hidden = true;
+    await loadModels();
+    if (ui.keyForm.hidden && !controller) ui.send.disabled = false;
+    ui.prompt.focus();
+  }
+  class NeedsKey extends Error {}
+  // --- end API key ---
 
   function setStatus(s) { ui.status.textContent = s; ui.status.dataset.status = s; }
   function setBusy(busy) { ui.send.disabled = busy; ui.stop.disabled = !busy; }
@@ -176,11 +224,16 @@
   async function stream(turn, signal) {
     const res = await fetch("/api/chat", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: withKey({ "Content-Type": "application/json", Accept: "text/event-stream" }),
       body: JSON.stringify({ model: ui.model.value, messages: history }),
       signal,
     });
     const type = res.headers.get("Content-Type") || "";
+    if (res.status === 401) {
+      const outcome = await httpError(res);
+      askForKey(outcome.message);
+      return outcome;
+    }
     if (!res.ok) return httpError(res);
     if (!res.body || !type.includes("text/event-stream")) {
       return { state: "error", code: "bad_response", message: `unexpected response type "${type}"` };
@@ -254,10 +307,11 @@
     if (mine !== epoch) return; // "New chat" already reset everything
     controller = null;
     setBusy(false);
+    if (!ui.keyForm.hidden) ui.send.disabled = true; // until a key is accepted
     const stick = nearBottom();
     finish(turn, outcome);
     if (stick) scrollDown();
-    ui.prompt.focus();
+    if (ui.keyForm.hidden) ui.prompt.focus();
   }
 
   function newChat() {
@@ -278,7 +332,8 @@
   }
 
   async function getJSON(url) {
-    const res = await fetch(url, { headers: { Accept: "application/json" } });
+    const res = await fetch(url, { headers: withKey({ Accept: "application/json" }) });
+    if (res.status === 401) throw new NeedsKey(await errorMessage(res));
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     return res.json();
   }
@@ -286,6 +341,12 @@
   // Fill the model picker; preselect /api/config's default, else the first model.
   async function loadModels() {
     const [models, config] = await Promise.allSettled([getJSON("/v1/models"), getJSON("/api/config")]);
+    const refused = [models, config].find((r) => r.status === "rejected" && r.reason instanceof NeedsKey);
+    if (refused) {
+      // Ask once; the stored key (if any) was just refused.
+      ui.model.replaceChildren();
+      return askForKey(storedKey() ? refused.reason.message : "");
+    }
     const list = models.status === "fulfilled" && models.value && Array.isArray(models.value.data)
       ? models.value.data : [];
     const ids = list.map((m) => m && m.id).filter((id) => typeof id === "string" && id);
@@ -304,8 +365,13 @@
   ui.prompt.addEventListener("input", autosize);
   ui.stop.addEventListener("click", () => { if (controller) controller.abort(); });
   ui.newChat.addEventListener("click", newChat);
+  ui.keyForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const key = ui.key.value.trim();
+    if (key) tryKey(key);
+  });
 
   setStatus("idle");
   ui.send.disabled = true; // until the model list is in, so the first request names a model
-  loadModels().finally(() => { if (!controller) ui.send.disabled = false; });
+  loadModels().finally(() => { if (!controller && ui.keyForm.hidden) ui.send.disabled = false; });
 })();

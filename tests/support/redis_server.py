@@ -1,0 +1,77 @@
+"""A real ``redis-server`` for the tests: on a free port of 127.0.0.1, nothing kept on disk.
+
+Started once per session by the ``redis_url`` fixture (``tests/production/limits/conftest.py``)
+with no persistence (``--save ''``, ``--appendonly no``) in a temporary directory, and stopped
+at teardown. Without ``redis-server`` (``scripts/peers/redis.sh`` installs it) or the client
+(``pip install 'aichatflow[redis]'``) the tests that need it skip, unless
+``AICHATFLOW_REQUIRE_PEERS=1`` (CI), where a silent skip would hide that they never ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import free_port, spawn, stop
+
+INSTALLER = "scripts/peers/redis.sh"
+STARTUP_TIMEOUT = 15.0
+
+
+def require_redis() -> str:
+    """The path of ``redis-server``, once the client is importable too; else skip (or fail)."""
+    exe = shutil.which("redis-server")
+    why = None
+    if exe is None:
+        why = f"redis-server is not installed: run {INSTALLER}"
+    else:
+        try:
+            import redis.asyncio  # noqa: F401
+        except ImportError:
+            why = "the Redis client is not installed: pip install 'aichatflow[redis]'"
+    if why is None and exe is not None:
+        return exe
+    if os.environ.get("AICHATFLOW_REQUIRE_PEERS") == "1":
+        pytest.fail(f"{why} (AICHATFLOW_REQUIRE_PEERS=1 forbids skipping)")
+    pytest.skip(str(why))
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_process(workdir: Path) -> Iterator[str]:
+    """A ``redis-server`` on 127.0.0.1, yielding its URL; stopped on exit."""
+    exe = require_redis()
+    port = free_port()
+    log_path = workdir / "redis.log"
+    cmd = [
+        exe,
+        *("--bind", "127.0.0.1", "--port", str(port)),
+        *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+        *("--protected-mode", "yes", "--daemonize", "no"),
+    ]
+    proc = spawn(cmd, cwd=workdir, env=None, log_path=log_path)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _answers_ping(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                text = log_path.read_text(errors="replace")[-2000:]
+                pytest.fail(f"redis-server did not start (exit {proc.poll()}):\n{text}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc, 5.0)
