@@ -16,6 +16,7 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from aichatflow.config import key_digest
 from aichatflow.sse import SSEDecoder
 from tests.support.processes import free_port
 
@@ -24,6 +25,10 @@ CLIENT_CANARY = "sk-CANARY-client-19b3e6d5c8"
 MODEL_CANARY = "sk-CANARY-model-5e2a8c7b31"
 """Typed by a client into the model field: the access log shows what was asked for, but no
 metric label may carry it."""
+KEY = "acf-metrics-mix-key-4b9e01d2c7f3"
+"""The key every request of the mix (and every scrape) is sent with."""
+LIMITED_KEY = "acf-metrics-limited-key-8a16f5e3"
+"""A key allowed one request a minute (per worker: memory storage): the rest are refused."""
 CHAT = "/api/chat"
 V1 = "/v1/chat/completions"
 
@@ -34,6 +39,15 @@ def config() -> str:
     connections, with the canary as its key and in its URL."""
     closed = free_port()
     return f"""
+[[auth.keys]]
+id = "mix"
+sha256 = "{key_digest(KEY)}"
+
+[[auth.keys]]
+id = "limited"
+sha256 = "{key_digest(LIMITED_KEY)}"
+rpm = 1
+
 [providers.mock]
 kind = "mock"
 tokens_per_second = 10
@@ -76,15 +90,21 @@ class Seen:
     tokens: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     reached_upstream: Counter[str] = field(default_factory=Counter)
+    rate_limited: Counter[str] = field(default_factory=Counter)
 
 
 async def _native(
-    client: httpx.AsyncClient, url: str, model: str, *, close_after_content: bool = False
+    client: httpx.AsyncClient,
+    url: str,
+    model: str,
+    key: str,
+    *,
+    close_after_content: bool = False,
 ) -> tuple[int, list[tuple[int, list[Any]]]]:
     """POST /api/chat; (status, [(content events, events) per body chunk]). Stops reading
     after the first content when asked (the client leaves)."""
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
-    headers = {"authorization": f"Bearer {CLIENT_CANARY}", "x-api-key": CLIENT_CANARY}
+    headers = {"authorization": f"Bearer {key}"}
     chunks: list[tuple[int, list[Any]]] = []
     decoder = SSEDecoder()
     async with client.stream("POST", url + CHAT, json=body, headers=headers) as response:
@@ -106,13 +126,19 @@ async def _one(client: httpx.AsyncClient, url: str, kind: str, seen: Seen) -> No
         "refused": "refused/m",
         "canary": f"refused/{MODEL_CANARY}",
         "unknown": "nosuch/model",
+        "limited": "mock/chat",
+        "bad key": "mock/chat",
     }[kind]
-    status, chunks = await _native(client, url, model, close_after_content=kind == "closed")
-    label = {"canary": "other", "unknown": "other"}.get(kind, model)
+    key = {"limited": LIMITED_KEY, "bad key": CLIENT_CANARY}.get(kind, KEY)
+    status, chunks = await _native(client, url, model, key, close_after_content=kind == "closed")
+    label = {"canary": "other", "unknown": "other", "bad key": ""}.get(kind, model)
     deployment = "refused/other" if kind == "canary" else model
     seen.requests[(CHAT, label, str(status))] += 1
-    if kind == "unknown":
-        assert status == 404
+    if kind in ("unknown", "bad key"):
+        assert status == (404 if kind == "unknown" else 401)
+        return
+    if kind == "limited" and status == 429:
+        seen.rate_limited["key"] += 1
         return
     assert status == 200
     events = [e for _, evs in chunks for e in evs]
@@ -148,7 +174,8 @@ async def _v1_done(client: httpx.AsyncClient, url: str, seen: Seen) -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    response = await client.post(url + V1, json=body)
+    headers = {"authorization": f"Bearer {KEY}"}
+    response = await client.post(url + V1, json=body, headers=headers)
     assert response.status_code == 200
     data = [
         orjson.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")
@@ -163,7 +190,17 @@ async def _v1_done(client: httpx.AsyncClient, url: str, seen: Seen) -> None:
     seen.reached_upstream[V1] += 1
 
 
-MIX = {"done": 8, "down": 4, "late": 4, "closed": 4, "refused": 2, "canary": 2, "unknown": 2}
+MIX = {
+    "done": 8,
+    "down": 4,
+    "late": 4,
+    "closed": 4,
+    "refused": 2,
+    "canary": 2,
+    "unknown": 2,
+    "limited": 6,
+    "bad key": 2,
+}
 
 
 async def run_mix(url: str, v1_streams: int = 4) -> Seen:
@@ -226,11 +263,15 @@ def check_scrape(samples: Samples, seen: Seen) -> None:
     for (_, model, _), n in seen.outcomes.items():
         streams[model] += n
     assert durations == dict(streams), (durations, dict(streams))
+    limited = _series(samples, "aichatflow_rate_limited_total", "scope")
+    assert limited == dict(seen.rate_limited), (limited, dict(seen.rate_limited))
+    assert seen.rate_limited["key"] >= 4  # at most one admitted per worker
     assert _series(samples, "aichatflow_streams_active", "route") == {}  # all back to 0
 
 
 __all__ = [
     "CLIENT_CANARY",
+    "KEY",
     "MIX",
     "MODEL_CANARY",
     "PROVIDER_CANARY",

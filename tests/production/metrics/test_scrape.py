@@ -2,8 +2,9 @@
 
 One process, ``--workers 2`` and granian with two workers: the scrape, whichever worker
 answers it, holds every worker's numbers (``server/metrics/multiprocess.py``), and each series
-equals what the client saw (``mix.py``). Rate-limit refusals are not in the mix: no limiter is
-built in this tree yet (``test_series.py`` covers ``rate_limited`` through the part itself).
+equals what the client saw (``mix.py``: streams that end well, fail before and after content,
+are left by their client, reach no upstream, and requests refused by a key's limit or for a
+bad key). Keys are on, so the scrape needs one; no canary reaches it or the server's output.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tests.support.processes import free_port, spawn, stop, wait_http_ready
 from tests.support.serve_process import SOURCE_ROOT
 
-from .mix import CLIENT_CANARY, MODEL_CANARY, PROVIDER_CANARY, check_scrape, config, parse, run_mix
+from .mix import (
+    CLIENT_CANARY,
+    KEY,
+    MODEL_CANARY,
+    PROVIDER_CANARY,
+    check_scrape,
+    config,
+    parse,
+    run_mix,
+)
 
 SERVERS = {
     "one process": ["--workers", "1"],
@@ -65,7 +75,8 @@ def serve(tmp_path: Path, args: list[str]) -> Iterator[tuple[str, subprocess.Pop
 
 def scrape(url: str) -> str:
     """``/metrics`` on a fresh connection (so each scrape may reach another worker)."""
-    response = httpx.get(url + "/metrics", timeout=10.0, trust_env=False)
+    headers = {"authorization": f"Bearer {KEY}", "connection": "close"}
+    response = httpx.get(url + "/metrics", headers=headers, timeout=10.0, trust_env=False)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return response.text
@@ -126,6 +137,8 @@ async def test_the_scrape_equals_what_was_sent(tmp_path: Path, args: list[str]) 
         if workers > 1:
             await asyncio.to_thread(wait_for_workers, url, tmp_path, workers)
         seen = await run_mix(url)
+        anonymous = httpx.get(url + "/metrics", timeout=10.0, trust_env=False)
+        assert anonymous.status_code == 401  # keys are on and /metrics is not public
         text = scrape_settled(url)
         check_scrape(parse(text), seen)
         for canary in (PROVIDER_CANARY, CLIENT_CANARY, MODEL_CANARY):

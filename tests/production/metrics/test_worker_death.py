@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .mix import parse
+from .mix import KEY, parse
 from .test_scrape import scrape, scrape_settled, serve, wait_for_workers
 
 STREAMS = 12
@@ -36,7 +36,8 @@ async def _hold(client: httpx.AsyncClient, url: str, started: asyncio.Event, n: 
     """A stream that gets one token and then waits (the ``stall`` mock), until cancelled."""
     body = {"model": "stall/chat", "messages": [{"role": "user", "content": "hi"}]}
     try:
-        async with client.stream("POST", url + "/api/chat", json=body) as response:
+        headers = {"authorization": f"Bearer {KEY}"}
+        async with client.stream("POST", url + "/api/chat", json=body, headers=headers) as response:
             async for chunk in response.aiter_raw():
                 if b"event: text" in chunk:
                     n[0] += 1
