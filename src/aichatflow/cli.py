@@ -100,11 +100,15 @@ def serve(
     configure_access_logging()
     _require_free_port(settings.host, settings.port)
     raise_fd_limit()  # before any worker starts: they inherit it (connection_cap.py says why)
-    if settings.server == "granian":
-        _serve_granian(settings)
-        return
-    if settings.workers > 1:
-        sys.exit(_serve_workers(settings))
+    if settings.server == "granian" or settings.workers > 1:
+        from .server.metrics.multiprocess import shared_metrics
+
+        with shared_metrics(settings):  # one /metrics over every worker
+            if settings.server == "granian":
+                _serve_granian(settings)
+                return
+            status = _serve_workers(settings)
+        sys.exit(status)
     try:
         app = create_app(settings)
     except AIChatFlowError as exc:

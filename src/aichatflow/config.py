@@ -74,6 +74,11 @@ TOML (every key optional)::
     rpm = 60                     # optional limits: rpm, tpm, max_streams
     disabled = false             # revoked: the same 401 as an unknown key
 
+    [metrics]                    # GET /metrics (server/metrics/)
+    enabled = true
+    public = false               # no key needed for /metrics even when keys are configured
+    key_labels = false           # a `key` label (key id) on requests_total and tokens_total
+
 Each ``[[auth.keys]]`` entry may carry its own limits: ``rpm`` (requests per sliding minute),
 ``tpm`` (tokens per minute, reserved at the start and settled to the usage at the end) and
 ``max_streams`` (streams at once). Past a key's or an address's limit: 429 ``rate_limited``;

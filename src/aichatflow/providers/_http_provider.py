@@ -176,7 +176,7 @@ class HttpProvider(ABC, Generic[ItemT]):
         def attempt() -> AsyncIterator[list[ChatEvent]]:
             return self._attempt(model, url, body)
 
-        return ChatStream(retrying(self.retry, attempt, provider=self.name))
+        return ChatStream(retrying(self.retry, attempt, provider=self.name, deployment=model))
 
     async def _attempt(self, model: str, url: str, body: bytes) -> AsyncIterator[list[ChatEvent]]:
         """One request. Leaving the ``async with`` (the end of the answer, an error, the

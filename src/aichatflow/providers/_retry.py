@@ -5,6 +5,11 @@ so ``retrying`` stops retrying at the first batch that holds content; a failure 
 raised and becomes one terminal ``error`` frame. Before it, a retryable error is retried with
 exponential backoff and full respect of ``Retry-After`` (capped: a server asking for more than
 ``max_retry_after`` seconds is not retried at all, like the OpenAI SDK).
+
+Being the one loop around every upstream request of every HTTP provider (fallback chains
+included: each deployment streams through its provider's), it is also where the request's
+record (``request_record.py``) learns when the first upstream request went out and how each
+attempt ended: once per attempt, never per event.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from ..errors import ProviderError, UpstreamTimeout
 from ..events import CONTENT_TYPES, ChatEvent, StreamStart
+from ..request_record import note_attempt, note_dispatch
 
 Attempt = Callable[[], AsyncIterator[list[ChatEvent]]]
 
@@ -57,19 +63,28 @@ async def _next_before(batches: AsyncIterator[list[ChatEvent]], deadline: float 
 _END = object()
 
 
+CANCELLED = "cancelled"
+"""An attempt's result when the stream was stopped (the client left) before it delivered."""
+
+
 async def retrying(
-    policy: RetryPolicy, attempt: Attempt, *, provider: str = ""
+    policy: RetryPolicy, attempt: Attempt, *, provider: str = "", deployment: str = ""
 ) -> AsyncIterator[list[ChatEvent]]:
-    """Run ``attempt`` until it succeeds, commits (first content), or the policy gives up."""
+    """Run ``attempt`` until it succeeds, commits (first content), or the policy gives up.
+
+    Each attempt is noted on the request's record as ``deployment`` (``provider/model``) with
+    its result: ``ok`` once it delivered content or ended, else its error code."""
     loop = asyncio.get_running_loop()
     retries = 0
     announced = False
     while True:
+        note_dispatch(loop.time())
         batches = attempt()
         limit = policy.attempt_first_token
         deadline = None if limit is None else loop.time() + limit
+        committed = False
+        result = CANCELLED
         try:
-            committed = False
             while not committed:  # before the first content: watched, and retryable
                 try:
                     batch = await _next_before(batches, deadline)
@@ -78,25 +93,35 @@ async def retrying(
                         f"{provider}: no content within {limit} s", provider=provider
                     ) from None
                 if batch is _END:
+                    result = "ok"
                     return
                 if announced:  # a retry must not announce the stream twice
                     batch = [e for e in batch if e.__class__ is not StreamStart]
                 elif batch and batch[0].__class__ is StreamStart:
                     announced = True
                 committed = any(isinstance(e, CONTENT_TYPES) for e in batch)
+                if committed:
+                    result = "ok"
                 if batch:
                     yield batch
             async for batch in batches:  # committed: the plain, unwatched hot path
                 yield batch
             return
         except ProviderError as error:
+            if not committed:
+                result = error.code
             delay = None if committed else policy.delay(retries, error)
             if delay is None:
                 raise
+        except Exception:  # a defect, not the upstream's doing: still one attempt, failed
+            if not committed:
+                result = "internal_error"
+            raise
         finally:
             await batches.aclose()  # type: ignore[attr-defined]
+            note_attempt(deployment or provider, result)
         retries += 1
         await asyncio.sleep(delay)
 
 
-__all__ = ["Attempt", "RetryPolicy", "retrying"]
+__all__ = ["CANCELLED", "Attempt", "RetryPolicy", "retrying"]

@@ -40,9 +40,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chat_stream import ChatStream
-from ..errors import ConfigError, UpstreamDisconnected, error_for_code
+from ..errors import ConfigError, ProviderError, UpstreamDisconnected, error_for_code
 from ..events import ChatEvent, Finish, FinishReason, ReasoningDelta, StreamStart, TextDelta, Usage
 from ..messages import ChatRequest
+from ..request_record import note_attempt, note_dispatch
+from ._retry import CANCELLED
 
 TIMER_SLACK = 0.002
 """Seconds early a token still counts as due. uvloop's timers have millisecond resolution and
@@ -202,48 +204,64 @@ class MockProvider:
         return _Plan(thoughts, reasoning, text, len(text) if limit is None else limit)
 
     async def _batches(self, request: ChatRequest) -> AsyncIterator[list[ChatEvent]]:
-        opts = self.options
-        digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
-        yield [StreamStart(model=f"{self.name}/{request.model}", response_id=f"mock-{digest}")]
-        if opts.first_token_ms:
-            await asyncio.sleep(opts.first_token_ms / 1000.0)
-        # Built only now: a stream waiting for its first token holds no answer in memory, as a
-        # real upstream connection would not.
-        plan = self._plan(request)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        rate = opts.tokens_per_second
-        i, n = 0, plan.total
-        fault_at = self._fault_at
-        yielded = t0
-        while i < n:
-            if i >= fault_at:
-                await self._fault(i)
-            stop = min(n, fault_at) if fault_at > i else n
-            if rate:
-                now = loop.time()
-                due = int((now - t0 + TIMER_SLACK) * rate) + 1
-                if due <= i:
-                    await asyncio.sleep(t0 + i / rate - now)
-                    continue
-                j = min(stop, due)
-            else:
-                if loop.time() - yielded > MAX_HOLD:
-                    await asyncio.sleep(0)
-                    yielded = loop.time()
-                j = min(stop, i + opts.burst)
-            yield plan.events(i, j)
-            i = j
-        if n >= fault_at:
-            await self._fault(n)
-        prompt_tokens = sum(_token_count(m.text()) for m in request.messages)
-        usage = Usage(
-            input_tokens=prompt_tokens,
-            output_tokens=plan.total,
-            reasoning_tokens=plan.reasoning,
-        )
-        reason: FinishReason = "length" if request.token_limit is not None else "stop"
-        yield [Finish(reason=reason, raw_reason=reason, usage=usage)]
+        """The stream, noted on the request's record as one upstream attempt, as an HTTP
+        provider's are (``_retry.py``): sent now, ``ok`` once it delivered or ended, else the
+        code of its fault. Nothing is added per batch: ``i`` already counts the tokens handed
+        over."""
+        deployment = f"{self.name}/{request.model}"
+        note_dispatch(asyncio.get_running_loop().time())
+        result = CANCELLED
+        i = 0
+        try:
+            opts = self.options
+            digest = hashlib.sha1(request.model_dump_json().encode()).hexdigest()[:12]
+            yield [StreamStart(model=deployment, response_id=f"mock-{digest}")]
+            if opts.first_token_ms:
+                await asyncio.sleep(opts.first_token_ms / 1000.0)
+            # Built only now: a stream waiting for its first token holds no answer in memory, as a
+            # real upstream connection would not.
+            plan = self._plan(request)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            rate = opts.tokens_per_second
+            i, n = 0, plan.total
+            fault_at = self._fault_at
+            yielded = t0
+            while i < n:
+                if i >= fault_at:
+                    await self._fault(i)
+                stop = min(n, fault_at) if fault_at > i else n
+                if rate:
+                    now = loop.time()
+                    due = int((now - t0 + TIMER_SLACK) * rate) + 1
+                    if due <= i:
+                        await asyncio.sleep(t0 + i / rate - now)
+                        continue
+                    j = min(stop, due)
+                else:
+                    if loop.time() - yielded > MAX_HOLD:
+                        await asyncio.sleep(0)
+                        yielded = loop.time()
+                    j = min(stop, i + opts.burst)
+                events = plan.events(i, j)
+                i = j
+                yield events
+            if n >= fault_at:
+                await self._fault(n)
+            prompt_tokens = sum(_token_count(m.text()) for m in request.messages)
+            usage = Usage(
+                input_tokens=prompt_tokens,
+                output_tokens=plan.total,
+                reasoning_tokens=plan.reasoning,
+            )
+            reason: FinishReason = "length" if request.token_limit is not None else "stop"
+            yield [Finish(reason=reason, raw_reason=reason, usage=usage)]
+            result = "ok"
+        except ProviderError as error:
+            result = "ok" if i else error.code
+            raise
+        finally:
+            note_attempt(deployment, "ok" if result is CANCELLED and i else result)
 
     @property
     def _fault_at(self) -> int:

@@ -29,16 +29,17 @@ from .errors import handle_aichatflow_error, handle_http_exception, handle_unexp
 from .gate import Parts
 from .hosts import HostPolicy
 from .limits import build_limiter
+from .metrics import build_metrics
 from .page_headers import PageFiles
 
 
-def production_parts(settings: Settings) -> Parts:
+def production_parts(settings: Settings, registry: Registry | None = None) -> Parts:
     """The production layer's parts for ``settings`` (``server/production.py``); a part that
     is off is ``None``, and the request flow skips it."""
     return Parts(
         keys=build_keys(settings),
         limiter=build_limiter(settings),
-        metrics=None,  # metrics: build_metrics(settings)
+        metrics=build_metrics(settings, registry=registry),
         cors=build_cors(settings),
         access_log=AccessLog(settings.log_format),
     )
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     settings = settings or Settings.load()
     own_registry = registry is None
     registry = registry or build_registry(settings)
-    parts = production_parts(settings)
+    parts = production_parts(settings, registry)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,6 +77,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/v1/models/{model_id:path}", routes.retrieve_model, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Mount("/static", PageFiles(directory=routes.STATIC), name="static"),
+            *(
+                [Route("/metrics", parts.metrics.endpoint, methods=["GET"])]
+                if parts.metrics
+                else []
+            ),
         ],
         exception_handlers={
             AIChatFlowError: handle_aichatflow_error,

@@ -24,7 +24,8 @@ event loop, HTTP client or socket is ever shared between processes. Linux only: 
 Crash policy: a worker that dies after it started serving is logged and restarted, up to
 :data:`RESTARTS` times within :data:`RESTART_WINDOW` seconds; beyond that, or when a worker
 dies before it ever served (a bad config, a port it cannot bind: restarting cannot help), the
-parent stops the others and exits 1, so a process manager sees the failure.
+parent stops the others and exits 1, so a process manager sees the failure. A restarted worker's
+live gauges are dropped from ``/metrics`` (``metrics/multiprocess.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from types import FrameType
 from ..config import Settings
 from ..errors import AIChatFlowError
 from .app import create_app
+from .metrics.multiprocess import worker_exited
 from .runner import SHUTDOWN_GRACE, Server, server_config, tune_gc
 
 log = logging.getLogger("aichatflow.workers")
@@ -199,6 +201,7 @@ class Supervisor:
                     )
                     return 1
                 self._restarts.append(now)
+                worker_exited(worker.pid)
                 self.workers[i] = self._start()
                 log.warning(
                     "worker %d died (%s); restarted as %d", worker.pid, how, self.workers[i].pid
