@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ..redaction import redact
 from ..request_record import RequestRecord
 
 log = logging.getLogger("aichatflow.access")
@@ -39,6 +40,9 @@ FIELDS = (
 )
 """The fields of a line, in order."""
 
+MODEL_CHARS = 200
+"""The longest model name a line shows (a request may name any string)."""
+
 
 def fields_of(record: RequestRecord) -> dict[str, Any]:
     """The line's fields; times in milliseconds, rounded to 0.1 ms."""
@@ -50,7 +54,7 @@ def fields_of(record: RequestRecord) -> dict[str, Any]:
         "method": record.method,
         "route": record.route,
         "status": record.status,
-        "model": record.model or None,
+        "model": _shown_model(record.model),
         "deployment": record.deployment or None,
         "ttft_ms": None if ttft is None else round(ttft * 1000, 1),
         "duration_ms": None if duration is None else round(duration * 1000, 1),
@@ -58,6 +62,14 @@ def fields_of(record: RequestRecord) -> dict[str, Any]:
         "output_tokens": record.output_tokens,
         "outcome": record.outcome or None,
     }
+
+
+def _shown_model(model: str) -> str | None:
+    """The model as asked for, which the client typed: cut to ``MODEL_CHARS`` and with
+    anything shaped like a credential redacted (a key pasted into the wrong field)."""
+    if not model:
+        return None
+    return redact(model[:MODEL_CHARS])
 
 
 def json_line(record: RequestRecord) -> str:

@@ -1,7 +1,7 @@
 """Where a secret could show up, as lists a test walks: every sink is one line here.
 
 ``RESPONSE_SINKS`` are the parts of one HTTP answer a client sees; ``SERVER_SINKS`` are read
-from the running server once the requests are done. A new sink (``GET /metrics`` once the
+from the running server once the requests are done. A new sink (as ``GET /metrics`` was, once the
 server has it) is one more ``(name, reader)`` entry, and every error path is checked there.
 """
 
@@ -75,7 +75,7 @@ def _server_output(server: ServeProcess) -> str:
 
 SERVER_SINKS: list[tuple[str, Callable[[ServeProcess], str]]] = [
     ("server stdout+stderr (DEBUG)", _server_output),
-    # ("GET /metrics", lambda s: httpx.get(s.url + "/metrics", timeout=10).text),
+    ("GET /metrics", lambda s: httpx.get(s.url + "/metrics", timeout=10).text),
 ]
 
 

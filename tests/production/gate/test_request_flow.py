@@ -200,3 +200,19 @@ def test_serve_writes_json_access_lines_to_stdout(tmp_path: Path) -> None:
         ("other", 404),
     ]
     assert lines[1]["outcome"] == "done" and lines[1]["model"] == "mock/echo"
+
+
+def test_a_key_pasted_as_the_model_is_not_logged(
+    server: RunningServer, server_logs: LogCapture
+) -> None:
+    """The model name is the client's text: a key typed into the wrong field (an unknown
+    model, 404) is logged redacted, and a long name (the request allows 256 characters) is
+    cut to 200."""
+    pasted = "sk-proj-Zx81CANARYq0b7Lm2NvR4tYw9kD3fHs6"
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.post("/api/chat", json=chat(pasted)).status_code == 404
+        assert client.post("/api/chat", json=chat("m/" + "x" * 254)).status_code == 200
+    by_model_length = sorted(wait_lines(server_logs, 2), key=lambda line: len(line["model"]))
+    pasted_line, long_line = by_model_length
+    assert "CANARY" not in str(pasted_line) and "[REDACTED]" in pasted_line["model"]
+    assert len(long_line["model"]) == 200
