@@ -122,7 +122,7 @@ class RedisTicketBook:
             raise self._down("redeeming", exc) from None
         if found is None:
             return None
-        key_id = bytes(found).decode("utf-8")
+        key_id = bytes(found).decode("utf-8", "replace")  # a value not ours: no key's id
         try:
             await self._redis.zrem(self._outstanding_key(key_id), digest)
         except Exception as exc:  # the ticket is spent already; its place frees at expiry
