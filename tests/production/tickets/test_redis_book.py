@@ -173,3 +173,26 @@ async def test_an_unreachable_redis_refuses_with_503_and_shows_no_password(
     assert "unreachable while minting a ticket" in caplog.text
     assert "[REDACTED]" in caplog.text
     assert password not in caplog.text and password not in repr(book)
+
+
+async def test_a_stored_value_that_is_no_key_id_is_a_401_not_a_500(
+    make_book: BookFactory, redis_url: str, namespace: str
+) -> None:
+    """Only someone with write access to the Redis could plant it; still no traceback."""
+    from aichatflow.config import ApiKey, key_digest
+    from aichatflow.errors import Unauthorized
+    from aichatflow.server.auth import KeyRing
+
+    keys = KeyRing(
+        (ApiKey(id="team-a", sha256=key_digest("acf-" + "k" * 40)),), tickets=make_book()
+    )
+    planted = "planted-ticket-0123456789abcdefghijklmnopq"
+    digest = hashlib.sha256(planted.encode()).hexdigest()
+    client = redis_client(redis_url)
+    try:
+        await client.set(f"{namespace}:ticket:{digest}", b"\xff\xfeteam-a", px=30_000)
+    finally:
+        await client.aclose()
+    scope = {"type": "http", "headers": [], "query_string": b"ticket=" + planted.encode()}
+    with pytest.raises(Unauthorized):
+        await keys.authenticate(scope, "127.0.0.1")
