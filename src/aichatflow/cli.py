@@ -99,6 +99,7 @@ def serve(
     logging.getLogger("aichatflow").setLevel(settings.log_level.upper())
     configure_access_logging()
     _require_free_port(settings.host, settings.port)
+    _warn_per_worker_state(settings)
     raise_fd_limit()  # before any worker starts: they inherit it (connection_cap.py says why)
     if settings.server == "granian" or settings.workers > 1:
         from .server.metrics.multiprocess import shared_metrics
@@ -146,6 +147,16 @@ def _require_free_port(host: str, port: int) -> None:
             message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         click.echo(f"error: {message}", err=True)
         sys.exit(1)
+
+
+def _warn_per_worker_state(settings: Settings) -> None:
+    """One warning, in the parent before any worker starts (uvicorn's or granian's), when the
+    workers would each keep their own limits and tickets."""
+    from .server.limits.build import per_worker_warning
+
+    warning = per_worker_warning(settings)
+    if warning is not None:
+        logging.getLogger("aichatflow.limits").warning(warning)
 
 
 def _serve_granian(settings: Settings) -> None:

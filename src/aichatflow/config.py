@@ -55,7 +55,8 @@ TOML (every key optional)::
 
     [limits]                     # server/limits/, docs/production.md (Limits)
     storage = "memory://"        # or "redis://[:password@]host:6379/0" (pip install
-                                 # 'aichatflow[redis]'): shared by every instance
+                                 # 'aichatflow[redis]'): limits and tickets shared by
+                                 # every worker and instance; memory://: per worker
     max_streams = 0              # streams at once on the server (all instances); 0: no cap
     ip_rpm = 0                   # requests per minute per address, callers without a key
     reserve_tokens = 1024        # reserved against a key's tpm without max_tokens
@@ -246,8 +247,8 @@ class LimitsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     storage: str = "memory://"
-    """Where counts live: ``memory://`` (this process) or ``redis://host:port/db`` (shared by
-    every instance using the same Redis)."""
+    """Where counts and stream tickets live: ``memory://`` (this process: per worker) or
+    ``redis://host:port/db`` (shared by every worker and instance using the same Redis)."""
     max_streams: int = Field(0, ge=0)
     """Streams open at once on this server (with Redis: on all instances); 0: no cap. Past
     it: 503 ``over_capacity``."""

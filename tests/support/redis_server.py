@@ -43,18 +43,27 @@ def require_redis() -> str:
     pytest.skip(str(why))
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_ping(port: int, password: str | None = None) -> bool:
+    auth = b"" if password is None else f"AUTH {password}\r\n".encode()
+    want = b"+OK\r\n+PONG" if password else b"+PONG"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(auth + b"PING\r\n")
+            received = b""
+            while len(received) < len(want):
+                chunk = sock.recv(16)
+                if not chunk:
+                    break
+                received += chunk
+            return received.startswith(want)
     except OSError:
         return False
 
 
 @contextmanager
-def redis_process(workdir: Path) -> Iterator[str]:
-    """A ``redis-server`` on 127.0.0.1, yielding its URL; stopped on exit."""
+def redis_process(workdir: Path, *, password: str | None = None) -> Iterator[str]:
+    """A ``redis-server`` on 127.0.0.1, yielding its URL (with ``password`` in it, when the
+    server wants one); stopped on exit."""
     exe = require_redis()
     port = free_port()
     log_path = workdir / "redis.log"
@@ -63,15 +72,16 @@ def redis_process(workdir: Path) -> Iterator[str]:
         *("--bind", "127.0.0.1", "--port", str(port)),
         *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
         *("--protected-mode", "yes", "--daemonize", "no"),
+        *(("--requirepass", password) if password else ()),
     ]
     proc = spawn(cmd, cwd=workdir, env=None, log_path=log_path)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers_ping(port):
+        while not _answers_ping(port, password):
             if proc.poll() is not None or time.monotonic() > deadline:
                 text = log_path.read_text(errors="replace")[-2000:]
                 pytest.fail(f"redis-server did not start (exit {proc.poll()}):\n{text}")
             time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     finally:
         stop(proc, 5.0)

@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         finally:
             if parts.limiter is not None:
                 await parts.limiter.aclose()
+            if parts.keys is not None:
+                await parts.keys.aclose()
             if own_registry:
                 await registry.aclose()
 

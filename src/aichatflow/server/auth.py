@@ -33,7 +33,7 @@ from ..config import ApiKey, Settings
 from ..errors import Forbidden, Unauthorized
 from .gate import EXCHANGE, Exchange
 from .production import Caller
-from .tickets import TicketBook
+from .tickets import Tickets, build_tickets
 
 MAX_KEY_CHARS = 256
 """Longer presented keys are refused unhashed (``keys new`` makes 47-character keys)."""
@@ -58,7 +58,7 @@ class KeyRing:
     enabled = True
 
     def __init__(
-        self, keys: tuple[ApiKey, ...], *, tickets: TicketBook, metrics_public: bool = False
+        self, keys: tuple[ApiKey, ...], *, tickets: Tickets, metrics_public: bool = False
     ) -> None:
         if not keys:
             raise ValueError("a key ring needs at least one key (no keys: build_keys is None)")
@@ -82,14 +82,16 @@ class KeyRing:
                 return False
         return True
 
-    def authenticate(self, scope: Scope, client_ip: str) -> Caller:
-        """The caller of a request that needs a key; raises ``Unauthorized`` (401)."""
+    async def authenticate(self, scope: Scope, client_ip: str) -> Caller:
+        """The caller of a request that needs a key; raises ``Unauthorized`` (401), or
+        ``OverCapacity`` (503) when a ticket's Redis cannot be reached. A key in a header
+        awaits nothing: only a ticket may need the Redis."""
         presented = _header_key(scope["headers"])
         ticket = _query_ticket(scope.get("query_string", b""))
         if presented is not None and ticket is not None:
             raise Unauthorized("send either a key or a ticket, not both")
         if ticket is not None:
-            return Caller(self._redeem(ticket), client_ip)
+            return Caller(await self._redeem(ticket), client_ip)
         if presented is None:
             raise Unauthorized(NO_CREDENTIAL)
         return Caller(self._match(presented), client_ip)
@@ -100,13 +102,13 @@ class KeyRing:
         if not caller.may_use(model):
             raise Forbidden(f"the key {caller.key_id!r} may not use the model {model[:200]!r}")
 
-    def mint_ticket(self, caller: Caller) -> dict[str, object]:
+    async def mint_ticket(self, caller: Caller) -> dict[str, object]:
         """The body of ``POST /api/tickets``: a ticket bound to the caller's key."""
         if caller.key is None:  # only reachable with a key: the route wants one
             raise Unauthorized(NO_CREDENTIAL)
         ttl = self.tickets.ttl
         return {
-            "ticket": self.tickets.mint(caller.key.id),
+            "ticket": await self.tickets.mint(caller.key.id),
             "expires_in": int(ttl) if ttl.is_integer() else ttl,
         }
 
@@ -122,12 +124,19 @@ class KeyRing:
             raise Unauthorized(_refusal(presented))
         return found
 
-    def _redeem(self, ticket: str) -> ApiKey:
-        key_id = self.tickets.redeem(ticket)
+    async def _redeem(self, ticket: str) -> ApiKey:
+        """The key a ticket stands for, as configured *here*: with tickets in Redis, another
+        instance may have minted it, and a key this instance does not know or has disabled
+        (a configuration rolled out to some instances first) is refused."""
+        key_id = await self.tickets.redeem(ticket)
         key = None if key_id is None else self._by_id.get(key_id)
         if key is None or key.disabled:
             raise Unauthorized(BAD_TICKET)
         return key
+
+    async def aclose(self) -> None:
+        """Close the tickets' Redis connections, if they live in Redis."""
+        await self.tickets.aclose()
 
 
 def build_keys(settings: Settings) -> KeyRing | None:
@@ -136,7 +145,7 @@ def build_keys(settings: Settings) -> KeyRing | None:
     if not auth.enabled:
         return None
     return KeyRing(
-        auth.keys, tickets=TicketBook(auth.ticket_ttl), metrics_public=settings.metrics.public
+        auth.keys, tickets=build_tickets(settings), metrics_public=settings.metrics.public
     )
 
 
@@ -152,7 +161,8 @@ async def mint_ticket(request: Request) -> Response:
     if _query_ticket(request.scope.get("query_string", b"")) is not None:
         # A ticket minting the next one would live forever: only a key mints.
         raise Unauthorized("a ticket cannot mint tickets: send the key")
-    return JSONResponse(keys.mint_ticket(exchange.caller), headers={"cache-control": "no-store"})
+    body = await keys.mint_ticket(exchange.caller)
+    return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
 def _refusal(presented: str) -> str:

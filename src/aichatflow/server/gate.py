@@ -152,7 +152,7 @@ class Gate:
                 exchange.headers = parts.cors.headers(scope)
             if parts.keys is not None and parts.keys.requires_key(scope["method"], path):
                 try:
-                    exchange.caller = parts.keys.authenticate(scope, client_ip)
+                    exchange.caller = await parts.keys.authenticate(scope, client_ip)
                 except AIChatFlowError as exc:
                     await send_error(scope, send, exc, exchange.headers)
                     return

@@ -61,12 +61,18 @@ class Keys(Protocol):
         CORS preflight, nor ``/metrics`` when it is public)."""
         ...
 
-    def authenticate(self, scope: Scope, client_ip: str) -> Caller:
-        """The caller of a request that needs a key; raises ``Unauthorized`` (401)."""
+    async def authenticate(self, scope: Scope, client_ip: str) -> Caller:
+        """The caller of a request that needs a key; raises ``Unauthorized`` (401), or
+        ``OverCapacity`` (503) when the shared store of tickets cannot be reached (a ticket
+        may live in Redis, so this may await it)."""
         ...
 
     def authorize_model(self, caller: Caller, model: str) -> None:
         """Raises ``Forbidden`` (403) when the caller's key may not use ``model``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close what the keys hold open (the tickets' Redis connections)."""
         ...
 
 

@@ -12,8 +12,10 @@ once (a mint past it is refused with 429 until the oldest expires), so the book 
 more than ``per_key`` times the number of configured keys, however fast tickets are minted.
 Used tickets are removed at once; expired ones when the next ticket is minted or redeemed.
 
-The book lives in the server process: with ``serve --workers N`` a ticket is only known to the
-worker that minted it (docs/production.md, Access keys, says what to do about it).
+This book lives in the server process: with ``serve --workers N`` a ticket is only known to the
+worker that minted it. With ``[limits] storage = "redis://..."`` the tickets live in that Redis
+instead (``redis_tickets.py``), so any worker or instance sharing it honours them, once.
+``build_tickets`` picks the book; both have the ``Tickets`` shape.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from ..config import Settings
 from ..errors import RateLimited
 
 TICKETS_PER_KEY = 100
@@ -36,6 +40,25 @@ TICKET_BYTES = 32
 
 MAX_TICKET_CHARS = 128
 """Longer ``?ticket=`` values are refused before they are hashed."""
+
+
+class Tickets(Protocol):
+    """Where tickets live: this process (``TicketBook``) or a Redis (``RedisTicketBook``)."""
+
+    ttl: float
+
+    async def mint(self, key_id: str) -> str:
+        """A new ticket for ``key_id``; ``RateLimited`` (429) when it has too many unused,
+        ``OverCapacity`` (503) when the book cannot be reached."""
+        ...
+
+    async def redeem(self, ticket: str) -> str | None:
+        """The id of the key ``ticket`` was minted for, once; ``None`` when it is unknown, used
+        or expired; ``OverCapacity`` (503) when the book cannot be reached (never a ticket let
+        through unchecked)."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +89,7 @@ class TicketBook:
     def __len__(self) -> int:
         return len(self._tickets)
 
-    def mint(self, key_id: str) -> str:
+    async def mint(self, key_id: str) -> str:
         """A new ticket for ``key_id``; ``RateLimited`` when it has ``per_key`` outstanding."""
         now = self._clock()
         self._expire(now)
@@ -76,12 +99,12 @@ class TicketBook:
                 f"too many unused tickets for this key (at most {self.per_key})",
                 retry_after=max(1, math.ceil(oldest - now)),
             )
-        ticket = secrets.token_urlsafe(TICKET_BYTES)
+        ticket = new_ticket()
         self._tickets[_digest(ticket)] = _Ticket(key_id, now + self.ttl)
         self._outstanding[key_id] = self._outstanding.get(key_id, 0) + 1
         return ticket
 
-    def redeem(self, ticket: str) -> str | None:
+    async def redeem(self, ticket: str) -> str | None:
         """The id of the key ``ticket`` was minted for, once; ``None`` when it is unknown, used
         or expired."""
         now = self._clock()
@@ -93,6 +116,9 @@ class TicketBook:
             return None
         self._forget(found.key_id)
         return found.key_id if found.expires > now else None
+
+    async def aclose(self) -> None:
+        """Nothing to close: the book is a dict."""
 
     def _expire(self, now: float) -> None:
         """Drop expired tickets from the front: one ttl for all, so the oldest expire first."""
@@ -115,4 +141,28 @@ def _digest(ticket: str) -> bytes:
     return hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).digest()
 
 
-__all__ = ["MAX_TICKET_CHARS", "TICKETS_PER_KEY", "TicketBook"]
+def new_ticket() -> str:
+    return secrets.token_urlsafe(TICKET_BYTES)
+
+
+def build_tickets(settings: Settings) -> Tickets:
+    """The book of ``[limits] storage``: this process's memory, or the Redis it names."""
+    ttl, storage = settings.auth.ticket_ttl, settings.limits.storage
+    if storage == "memory://":
+        return TicketBook(ttl)
+    from .redis_client import require_redis_client
+
+    require_redis_client(storage)
+    from .redis_tickets import RedisTicketBook
+
+    return RedisTicketBook(storage, ttl)
+
+
+__all__ = [
+    "MAX_TICKET_CHARS",
+    "TICKETS_PER_KEY",
+    "TicketBook",
+    "Tickets",
+    "build_tickets",
+    "new_ticket",
+]

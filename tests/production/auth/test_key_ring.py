@@ -49,9 +49,9 @@ def bearer(key: str | bytes) -> tuple[bytes, bytes]:
     return (b"authorization", b"Bearer " + raw)
 
 
-def refusal(keys: KeyRing, *headers: tuple[bytes, bytes], query: bytes = b"") -> str:
+async def refusal(keys: KeyRing, *headers: tuple[bytes, bytes], query: bytes = b"") -> str:
     with pytest.raises(Unauthorized) as caught:
-        keys.authenticate(scope(*headers, query=query), "127.0.0.1")
+        await keys.authenticate(scope(*headers, query=query), "127.0.0.1")
     assert caught.value.http_status == 401
     return caught.value.message
 
@@ -114,36 +114,38 @@ def test_metrics_is_keyless_only_when_configured_public() -> None:
         [bearer(GOOD), (b"x-api-key", GOOD.encode())],
     ],
 )
-def test_a_configured_key_is_accepted_in_either_header(headers: list[tuple[bytes, bytes]]) -> None:
-    caller = ring().authenticate(scope(*headers), "10.0.0.1")
+async def test_a_configured_key_is_accepted_in_either_header(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    caller = await ring().authenticate(scope(*headers), "10.0.0.1")
     assert caller == Caller(caller.key, "10.0.0.1")
     assert caller.key_id == "good"
 
 
-def test_every_configured_digest_is_compared_with_compare_digest_every_time() -> None:
+async def test_every_configured_digest_is_compared_with_compare_digest_every_time() -> None:
     keys = ring()
     real = hmac.compare_digest
     with mock.patch("hmac.compare_digest", side_effect=real) as compare:
-        assert keys.authenticate(scope(bearer(GOOD)), "::1").key_id == "good"
+        assert (await keys.authenticate(scope(bearer(GOOD)), "::1")).key_id == "good"
         assert compare.call_count == 3  # the match is the first key: no early exit
         compare.reset_mock()
-        refusal(keys, bearer("acf-no-such-key-0123456789"))
+        await refusal(keys, bearer("acf-no-such-key-0123456789"))
         assert compare.call_count == 3
     assert all(c.args[0] == key_digest("acf-no-such-key-0123456789") for c in compare.mock_calls)
 
 
-def test_a_revoked_key_is_refused_exactly_like_an_unknown_one() -> None:
+async def test_a_revoked_key_is_refused_exactly_like_an_unknown_one() -> None:
     keys = ring()
     unknown = "acf-never-configured-key-0123WXYZ"  # same last four characters as REVOKED
-    assert refusal(keys, bearer(REVOKED)) == refusal(keys, bearer(unknown))
-    assert refusal(keys, bearer(REVOKED)) == "invalid API key (ending in 'WXYZ')"
+    assert await refusal(keys, bearer(REVOKED)) == await refusal(keys, bearer(unknown))
+    assert await refusal(keys, bearer(REVOKED)) == "invalid API key (ending in 'WXYZ')"
 
 
-def test_a_refusal_shows_at_most_the_last_four_characters_of_the_key() -> None:
+async def test_a_refusal_shows_at_most_the_last_four_characters_of_the_key() -> None:
     keys = ring()
-    message = refusal(keys, bearer("acf-SECRETSECRETSECRET-tail"))
+    message = await refusal(keys, bearer("acf-SECRETSECRETSECRET-tail"))
     assert "SECRET" not in message and message.endswith("'tail')")
-    assert refusal(keys, bearer("short-guess")) == "invalid API key"
+    assert await refusal(keys, bearer("short-guess")) == "invalid API key"
 
 
 @pytest.mark.parametrize(
@@ -167,16 +169,16 @@ def test_a_refusal_shows_at_most_the_last_four_characters_of_the_key() -> None:
         [(b"x-api-key", b"")],
     ],
 )
-def test_missing_or_malformed_credentials_are_a_401_that_echoes_nothing(
+async def test_missing_or_malformed_credentials_are_a_401_that_echoes_nothing(
     headers: list[tuple[bytes, bytes]],
 ) -> None:
-    message = refusal(ring(), *headers)
+    message = await refusal(ring(), *headers)
     assert "kkkk" not in message and "good-key" not in message and "other-key" not in message
 
 
-def test_a_ten_kilobyte_key_is_refused_for_its_length_unhashed() -> None:
+async def test_a_ten_kilobyte_key_is_refused_for_its_length_unhashed() -> None:
     with mock.patch("hmac.compare_digest") as compare:
-        message = refusal(ring(), bearer("k" * 10_000))
+        message = await refusal(ring(), bearer("k" * 10_000))
     assert compare.call_count == 0
     assert str(MAX_KEY_CHARS) in message
 
@@ -196,16 +198,16 @@ def test_a_ten_kilobyte_key_is_refused_for_its_length_unhashed() -> None:
         ("mock/chat", False),
     ],
 )
-def test_a_key_may_use_only_the_models_its_globs_match(model: str, allowed: bool) -> None:
+async def test_a_key_may_use_only_the_models_its_globs_match(model: str, allowed: bool) -> None:
     keys = ring()
-    other = keys.authenticate(scope(bearer(OTHER)), "::1")
+    other = await keys.authenticate(scope(bearer(OTHER)), "::1")
     if allowed:
         keys.authorize_model(other, model)
     else:
         with pytest.raises(Forbidden) as caught:
             keys.authorize_model(other, model)
         assert caught.value.http_status == 403 and "'other'" in caught.value.message
-    good = keys.authenticate(scope(bearer(GOOD)), "::1")
+    good = await keys.authenticate(scope(bearer(GOOD)), "::1")
     keys.authorize_model(good, model)  # no globs: every model
     keys.authorize_model(Caller(None, "::1"), model)  # keys off
 
@@ -222,28 +224,31 @@ def ticket_query(ticket: str) -> bytes:
     return b"ticket=" + ticket.encode()
 
 
-def test_a_ticket_works_once_and_as_the_key_that_minted_it(clock: Clock) -> None:
+async def test_a_ticket_works_once_and_as_the_key_that_minted_it(clock: Clock) -> None:
     keys = ring(clock=clock)
-    other = keys.authenticate(scope(bearer(OTHER)), "::1")
-    body = keys.mint_ticket(other)
+    other = await keys.authenticate(scope(bearer(OTHER)), "::1")
+    body = await keys.mint_ticket(other)
     assert body["expires_in"] == 30
     ticket = str(body["ticket"])
-    caller = keys.authenticate(scope(query=b"stream=1&" + ticket_query(ticket)), "::1")
+    caller = await keys.authenticate(scope(query=b"stream=1&" + ticket_query(ticket)), "::1")
     assert caller.key_id == "other" and caller.key == other.key
     with pytest.raises(Forbidden):
         keys.authorize_model(caller, "mock/chat")  # the ticket carries the key's models
-    assert "already used" in refusal(keys, query=ticket_query(ticket))
+    assert "already used" in await refusal(keys, query=ticket_query(ticket))
     assert len(keys.tickets) == 0
 
 
-def test_a_ticket_expires_after_its_ttl(clock: Clock) -> None:
+async def test_a_ticket_expires_after_its_ttl(clock: Clock) -> None:
     keys = ring(ttl=2.0, clock=clock)
-    good = keys.authenticate(scope(bearer(GOOD)), "::1")
-    early, late = str(keys.mint_ticket(good)["ticket"]), str(keys.mint_ticket(good)["ticket"])
+    good = await keys.authenticate(scope(bearer(GOOD)), "::1")
+    early, late = (
+        str((await keys.mint_ticket(good))["ticket"]),
+        str((await keys.mint_ticket(good))["ticket"]),
+    )
     clock.now += 1.9
-    assert keys.authenticate(scope(query=ticket_query(early)), "::1").key_id == "good"
+    assert (await keys.authenticate(scope(query=ticket_query(early)), "::1")).key_id == "good"
     clock.now += 0.2
-    refusal(keys, query=ticket_query(late))
+    await refusal(keys, query=ticket_query(late))
     assert len(keys.tickets) == 0  # expired tickets do not stay behind
 
 
@@ -257,32 +262,32 @@ def test_a_ticket_expires_after_its_ttl(clock: Clock) -> None:
         b"ticket=a&ticket=b",
     ],
 )
-def test_unknown_or_malformed_tickets_are_a_401(query: bytes) -> None:
-    assert "ticket" in refusal(ring(), query=query)
+async def test_unknown_or_malformed_tickets_are_a_401(query: bytes) -> None:
+    assert "ticket" in await refusal(ring(), query=query)
 
 
-def test_a_ticket_and_a_key_together_are_refused(clock: Clock) -> None:
+async def test_a_ticket_and_a_key_together_are_refused(clock: Clock) -> None:
     keys = ring(clock=clock)
-    good = keys.authenticate(scope(bearer(GOOD)), "::1")
-    ticket = str(keys.mint_ticket(good)["ticket"])
-    refusal(keys, bearer(GOOD), query=ticket_query(ticket))
+    good = await keys.authenticate(scope(bearer(GOOD)), "::1")
+    ticket = str((await keys.mint_ticket(good))["ticket"])
+    await refusal(keys, bearer(GOOD), query=ticket_query(ticket))
 
 
-def test_a_flood_of_mints_is_bounded_per_key_and_recovers_after_the_ttl(clock: Clock) -> None:
+async def test_a_flood_of_mints_is_bounded_per_key_and_recovers_after_the_ttl(clock: Clock) -> None:
     keys = ring(ttl=10.0, clock=clock, per_key=50)
-    good = keys.authenticate(scope(bearer(GOOD)), "::1")
-    other = keys.authenticate(scope(bearer(OTHER)), "::1")
-    minted = [str(keys.mint_ticket(good)["ticket"]) for _ in range(50)]
+    good = await keys.authenticate(scope(bearer(GOOD)), "::1")
+    other = await keys.authenticate(scope(bearer(OTHER)), "::1")
+    minted = [str((await keys.mint_ticket(good))["ticket"]) for _ in range(50)]
     for _ in range(1000):
         with pytest.raises(RateLimited) as caught:
-            keys.mint_ticket(good)
+            await keys.mint_ticket(good)
     assert caught.value.http_status == 429 and caught.value.retry_after == 10
     assert len(keys.tickets) == 50
-    keys.mint_ticket(other)  # one key's flood does not starve another
-    keys.authenticate(scope(query=ticket_query(minted[0])), "::1")  # redeeming frees a place
-    keys.mint_ticket(good)
+    await keys.mint_ticket(other)  # one key's flood does not starve another
+    await keys.authenticate(scope(query=ticket_query(minted[0])), "::1")  # redeeming frees a place
+    await keys.mint_ticket(good)
     clock.now += 10.0
-    keys.mint_ticket(good)
+    await keys.mint_ticket(good)
     assert len(keys.tickets) == 1  # everything older expired and is gone
 
 

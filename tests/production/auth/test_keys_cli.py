@@ -31,7 +31,7 @@ def printed_key(stderr: str) -> str:
     return key
 
 
-def test_keys_new_prints_a_key_once_and_toml_that_enables_only_it(tmp_path: Path) -> None:
+async def test_keys_new_prints_a_key_once_and_toml_that_enables_only_it(tmp_path: Path) -> None:
     result = run(
         "new", "--id", "team-a", "--models", "openai/*", "--models", "fast", "--rpm", "60",
         "--tpm", "1000", "--max-streams", "2",
@@ -61,7 +61,7 @@ def test_keys_new_prints_a_key_once_and_toml_that_enables_only_it(tmp_path: Path
     keys = build_keys(Settings.load(str(config), env={}))
     assert keys is not None
     headers = [(b"authorization", b"Bearer " + key.encode())]
-    caller = keys.authenticate({"headers": headers, "query_string": b""}, "::1")
+    caller = await keys.authenticate({"headers": headers, "query_string": b""}, "::1")
     assert caller.key is not None and caller.key.id == "team-a" and caller.key.rpm == 60
 
 

@@ -1,12 +1,17 @@
-"""``build_limiter``: the limits of a configuration, or none at all."""
+"""``build_limiter``: the limits of a configuration, or none at all; and the warning that
+``memory://`` limits and tickets are per process."""
 
 from __future__ import annotations
 
 from ...config import Settings
-from ...errors import ConfigError
-from ...redaction import redact_url
 from ..production import Limiter
+from ..redis_client import require_redis_client
 from .memory import MemoryLimiter
+
+PER_WORKER_WARNING = (
+    "limits and tickets are per worker with memory:// storage; "
+    'use [limits] storage = "redis://..." to share them'
+)
 
 
 def limits_apply(settings: Settings) -> bool:
@@ -17,6 +22,18 @@ def limits_apply(settings: Settings) -> bool:
     return keyed or bool(limits.max_streams or limits.ip_rpm)
 
 
+def per_worker_warning(settings: Settings) -> str | None:
+    """``PER_WORKER_WARNING`` when ``serve`` is to start several processes that would each
+    keep their own limits and tickets: ``workers > 1`` (uvicorn's or granian's), ``memory://``
+    storage, and a limit or a key (keys mint tickets) configured; else ``None``. Each worker
+    would otherwise admit its own ``max_streams`` and honour only its own tickets, silently."""
+    if settings.workers <= 1 or settings.limits.storage != "memory://":
+        return None
+    if limits_apply(settings) or settings.auth.enabled:
+        return PER_WORKER_WARNING
+    return None
+
+
 def build_limiter(settings: Settings) -> Limiter | None:
     """The limiter of ``[limits]`` and the keys, or ``None`` when nothing is limited: then the
     request flow skips the limits altogether and they cost nothing."""
@@ -25,16 +42,10 @@ def build_limiter(settings: Settings) -> Limiter | None:
     storage = settings.limits.storage
     if storage == "memory://":
         return MemoryLimiter(settings.limits)
-    try:
-        import redis.asyncio  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            f"limits.storage = {redact_url(storage)!r} needs the Redis client: "
-            "pip install 'aichatflow[redis]'"
-        ) from None
+    require_redis_client(storage)
     from .redis_store import RedisLimiter
 
     return RedisLimiter(settings.limits)
 
 
-__all__ = ["build_limiter", "limits_apply"]
+__all__ = ["PER_WORKER_WARNING", "build_limiter", "limits_apply", "per_worker_warning"]

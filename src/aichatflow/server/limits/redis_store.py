@@ -24,8 +24,9 @@ from typing import Any
 from ...config import LimitsSettings
 from ...dialects.error_shape import Headers
 from ...errors import OverCapacity
-from ...redaction import redact, redact_url
+from ...redaction import redact_url
 from ..production import Admission, Caller
+from ..redis_client import NAMESPACE, describe_error, redis_client
 from ..throttled_log import ThrottledWarning
 from .headers import (
     SLOT_RETRY_AFTER,
@@ -42,11 +43,9 @@ log = logging.getLogger("aichatflow.limits")
 
 LEASE = 15.0
 """Seconds a stream slot stays held without renewal: how long a dead instance's slots last."""
-PREFIX = "{aichatflow}:limits:"
-"""Every key's prefix; the braces keep all keys in one Redis Cluster hash slot, since one
-admission script touches several of them."""
-TIMEOUT = 2.0
-"""Seconds to connect or to wait for an answer: past it, the admission fails closed."""
+PREFIX = NAMESPACE + ":limits:"
+"""Every key's prefix; ``NAMESPACE``'s braces keep all keys in one Redis Cluster hash slot,
+since one admission script touches several of them."""
 
 
 class RedisLimiter:
@@ -64,7 +63,7 @@ class RedisLimiter:
         self._url = redact_url(limits.storage)
         self._lease = lease
         self._prefix = prefix
-        self._redis = client if client is not None else _connect(limits.storage)
+        self._redis = client if client is not None else redis_client(limits.storage)
         self._admit = self._redis.register_script(ADMIT)
         self._release = self._redis.register_script(RELEASE)
         self._renew = self._redis.register_script(RENEW)
@@ -183,9 +182,7 @@ class RedisLimiter:
                 )
 
     def _describe(self, exc: BaseException) -> str:
-        password = getattr(getattr(self._redis, "connection_pool", None), "connection_kwargs", {})
-        secret = password.get("password") if isinstance(password, dict) else None
-        return redact(f"{type(exc).__name__}: {exc}", [secret] if secret else [])
+        return describe_error(self._redis, exc)
 
     async def aclose(self) -> None:
         """Stop renewing and close the connections (slots still held run out their lease)."""
@@ -225,21 +222,6 @@ class RedisAdmission:
             await limiter._release_admission(
                 self._id, self._slot_keys, self._token_key, self._reserved, used_tokens
             )
-
-
-def _connect(url: str) -> Any:
-    import redis.asyncio
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
-    # No retries: a script re-sent after a timeout may already have run (an admission taken
-    # twice); a failed admission is refused and the client retries.
-    return redis.asyncio.Redis.from_url(
-        url,
-        socket_timeout=TIMEOUT,
-        socket_connect_timeout=TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
-    )
 
 
 def _read(
