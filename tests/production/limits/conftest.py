@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -11,13 +11,6 @@ import pytest
 from aichatflow.config import LimitsSettings
 from aichatflow.server.limits import MemoryLimiter
 from aichatflow.server.production import Limiter
-from tests.support.redis_server import redis_process
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_process(tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 @pytest.fixture

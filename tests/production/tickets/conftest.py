@@ -1,5 +1,5 @@
-"""Fixtures of the tickets' tests: the session's real Redis (the limits' fixture), a fresh key
-namespace per test, and Redis-backed ticket books that stand for separate instances."""
+"""Fixtures of the tickets' tests: the session's real Redis (``redis_url``, in
+tests/production/conftest.py), a fresh key namespace per test, and Redis-backed ticket books that stand for separate instances."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from aichatflow.server.redis_tickets import RedisTicketBook
-from tests.production.limits.conftest import redis_url
 
-__all__ = ["BookFactory", "redis_url"]
+__all__ = ["BookFactory"]
 
 BookFactory = Callable[..., RedisTicketBook]
 
