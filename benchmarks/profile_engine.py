@@ -1,7 +1,10 @@
 """The stream engine's own CPU per event, with nothing around it.
 
 A source of 200,000 one-event batches and an ASGI ``send`` that returns at once: what is left is
-the pump, the native dialect's frame and the writer. Run against two checkouts to compare:
+the pump, the native dialect's frame and the writer; three ways: without a request record (a
+library user's stream), with one (the server's: the first content's time), and with one that
+counts the gaps between content writes (the server with metrics on). Run against two
+checkouts to compare:
 ``PYTHONPATH=<checkout>/src python benchmarks/profile_engine.py <label>`` (pin it with
 ``taskset -c 1`` on a shared machine; the best of 5 runs is printed).
 """
@@ -17,6 +20,7 @@ import uvloop
 from aichatflow.chat_stream import ChatStream
 from aichatflow.dialects.native import NativeDialect
 from aichatflow.events import ChatEvent, TextDelta
+from aichatflow.request_record import GAP_BUCKETS, RequestRecord
 from aichatflow.stream.engine import run_stream
 from aichatflow.stream.limits import StreamLimits
 
@@ -43,14 +47,22 @@ async def main() -> None:
         nonlocal n
         n += 1
 
-    best = 1e9
-    for _ in range(5):
-        d = NativeDialect("abc", "m")
-        t = time.perf_counter()
-        await run_stream(receive, send, ChatStream(batches()), d, StreamLimits())
-        best = min(best, time.perf_counter() - t)
     label = sys.argv[1] if len(sys.argv) > 1 else "engine"
-    print(f"{label}: {best / N * 1e6:.3f} µs per event (best of 5), {n} sends")
+    loop = asyncio.get_running_loop()
+    for way in ("no record", "record", "record + gaps"):
+        best = 1e9
+        for _ in range(5):
+            d = NativeDialect("abc", "m")
+            record = None
+            if way != "no record":
+                record = RequestRecord("abc", "POST", "/api/chat", "", loop.time())
+                if way == "record + gaps":
+                    record.gaps = [0] * (len(GAP_BUCKETS) + 1)
+            source = ChatStream(batches())
+            t = time.perf_counter()
+            await run_stream(receive, send, source, d, StreamLimits(), record=record)
+            best = min(best, time.perf_counter() - t)
+        print(f"{label} ({way}): {best / N * 1e6:.3f} µs per event (best of 5), {n} sends")
 
 
 if __name__ == "__main__":
