@@ -66,8 +66,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(targets: list[Target], n: int, warmup: int = 5) -> dict[str, list[float]]:
-    """``n`` single requests per target, interleaved (A, B, C, A, B, C...), in milliseconds."""
+def measure(
+    targets: list[Target], n: int, warmup: int = 5, pause: float = 0.0
+) -> dict[str, list[float]]:
+    """``n`` single requests per target, interleaved (A, B, C, A, B, C...), in milliseconds.
+
+    ``pause`` (seconds) between requests lets the server that answered the last one finish
+    what it does after a response (an access-log line, metrics, giving a limit back) before the
+    next request starts: with every server on one core, that work would otherwise land in the
+    next stack's time to first event, and which stack pays for whose depends on the order.
+    """
     for target in targets:
         for _ in range(warmup):
             one(target)
@@ -75,6 +83,8 @@ def measure(targets: list[Target], n: int, warmup: int = 5) -> dict[str, list[fl
     for _ in range(n):
         for target in targets:
             out[target.name].append(1000 * one(target))
+            if pause:
+                time.sleep(pause)
     return out
 
 
