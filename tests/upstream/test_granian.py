@@ -103,3 +103,36 @@ async def test_sigterm_ends_live_streams_with_a_goodbye_frame(
             break
         await asyncio.sleep(0.05)
     assert proc.returncode == 0
+
+
+def test_a_dead_worker_stops_the_server_without_a_traceback(tmp_path: Path) -> None:
+    """A worker killed from outside: granian (which ``serve`` runs without respawning) shuts
+    the whole server down. ``serve``'s drain signal used to be sent to the dead worker's pid
+    too, and the ``ProcessLookupError`` ended the parent with a traceback; it now exits
+    cleanly, with its other worker stopped."""
+    port = free_port()
+    config = tmp_path / "granian.toml"
+    config.write_text(f'port = {port}\nworkers = 2\nserver = "granian"\nauto_detect = false\n')
+    env = {k: v for k, v in os.environ.items() if "AICHATFLOW" not in k}
+    cmd = [sys.executable, "-m", "aichatflow", "serve", "--config", str(config)]
+    log = tmp_path / "serve.log"
+    proc = spawn(cmd, cwd=tmp_path, env=env, log_path=log)
+    try:
+        wait_http_ready(proc, f"http://127.0.0.1:{port}/healthz", log, name="granian", timeout=30)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = [int(pid) for pid in children]
+        assert len(workers) == 2, log.read_text()
+        os.kill(workers[0], signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop(proc, timeout=30)
+    output = log.read_text()
+    assert "Traceback" not in output and "ProcessLookupError" not in output, output
+    assert not Path(f"/proc/{workers[1]}").exists() or _is_zombie(workers[1]), output
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True

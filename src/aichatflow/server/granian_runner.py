@@ -31,6 +31,7 @@ raises the soft limit to the hard one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -96,7 +97,10 @@ def run(settings: Settings) -> None:
             for worker in self.wrks:
                 pid = worker._id()  # the worker process's pid
                 if pid:
-                    os.kill(pid, DRAIN_SIGNAL)
+                    # A worker that died (killed, crashed) is not there to drain; granian
+                    # itself stops the others and exits.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, DRAIN_SIGNAL)
             super()._stop_workers()
 
     _DrainingGranian(
