@@ -1,14 +1,15 @@
-"""The two chat endpoints as plain ASGI apps, and the app that dispatches to them first.
+"""The chat endpoints as plain ASGI apps, and the app that dispatches to them first.
 
 Why not ordinary Starlette routes: a held stream keeps every layer it was called through suspended
 for its whole life. Through Starlette's stack (error middleware, exception middleware, router,
 route, request/response wrapper, two exception-handler wrappers) that is several KiB of coroutine
 frames, closures and a ``Request`` per open stream, and two ``send`` wrappers on every event
 (docs/performance.md, "The chat endpoints skip Starlette's middleware stack"). ``ChatApp`` hands
-``POST /api/chat`` and ``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which
-checks the content type, reads the body itself (with the body limit), answers bad requests with the
-same JSON errors as the other routes (``server/errors.py``: in the error shape of the path's
-dialect), and returns from everything but the stream before the stream starts.
+``POST /api/chat``, ``POST /v1/chat/completions`` and ``POST /v1/messages`` straight to a
+:class:`ChatEndpoint`, which checks the content type, reads the body itself (with the body limit),
+turns it into a ``ChatRequest`` (its ``convert``: Anthropic's body differs), answers bad requests
+with the same JSON errors as the other routes (``server/errors.py``: in the error shape of the
+path's dialect), and returns from everything but the stream before the stream starts.
 
 The same endpoint objects are also mounted as ordinary routes, so once a user adds middleware
 (``app.add_middleware``), ``ChatApp`` stops short-cutting and every request goes through it.
