@@ -247,7 +247,12 @@ def test_validation_errors_are_anthropic_422s(client: Anthropic, fake: FakeUpstr
     doc = {"type": "document", "source": {"type": "text", "data": "x", "media_type": "text/plain"}}
     with pytest.raises(anthropic.UnprocessableEntityError) as info:
         _create(client, messages=[{"role": "user", "content": [doc]}])
-    assert "'document'" in info.value.body["error"]["message"]  # type: ignore[index]
+    error: Any = info.value.body["error"]  # type: ignore[index]
+    assert "'document'" in error["message"] and error["details"][0]["loc"] == [
+        "messages",
+        0,
+        "content",
+    ]
     with pytest.raises(anthropic.NotFoundError):
         _create(client, model="nowhere/x")
     assert fake.connections == 0

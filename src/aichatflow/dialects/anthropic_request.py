@@ -80,18 +80,18 @@ class MessagesRequest(_Model):
     metadata: dict[str, Any] | None = None
 
 
-def _unsupported(kind: Any, where: str) -> RequestError:
+def _unsupported(kind: Any, where: int) -> RequestError:
     return ValidationFailed(
         [
             {
-                "loc": ("body", "messages", where),
+                "loc": ("messages", where, "content"),
                 "msg": f"content blocks of type {kind!r} are not supported",
             }
         ]
     )
 
 
-def _image(block: Block, where: str) -> Block:
+def _image(block: Block, where: int) -> Block:
     source = block.get("source")
     if isinstance(source, dict):
         if source.get("type") == "base64" and source.get("media_type") and source.get("data"):
@@ -100,10 +100,10 @@ def _image(block: Block, where: str) -> Block:
         if source.get("type") == "url" and isinstance(source.get("url"), str):
             return {"type": "image_url", "image_url": {"url": source["url"]}}
     msg = "an image block needs a base64 source (media_type, data) or a url source"
-    raise ValidationFailed([{"loc": ("body", "messages", where, "source"), "msg": msg}])
+    raise ValidationFailed([{"loc": ("messages", where, "content", "source"), "msg": msg}])
 
 
-def _text_of(content: Any, where: str) -> str:
+def _text_of(content: Any, where: int) -> str:
     """A tool result's content (a string or text blocks) as text."""
     if content is None or isinstance(content, str):
         return content or ""
@@ -117,7 +117,7 @@ def _text_of(content: Any, where: str) -> str:
     return "".join(parts)
 
 
-def _user(blocks: list[Block], where: str) -> list[dict[str, Any]]:
+def _user(blocks: list[Block], where: int) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
     parts: list[Block] = []
     for block in blocks:
@@ -130,7 +130,7 @@ def _user(blocks: list[Block], where: str) -> list[dict[str, Any]]:
             call_id = block.get("tool_use_id")
             if not isinstance(call_id, str) or not call_id:
                 msg = "a tool_result block needs its tool_use_id"
-                raise ValidationFailed([{"loc": ("body", "messages", where), "msg": msg}])
+                raise ValidationFailed([{"loc": ("messages", where, "content"), "msg": msg}])
             text = _text_of(block.get("content"), where)
             tools.append({"role": "tool", "tool_call_id": call_id, "content": text})
         else:
@@ -138,7 +138,7 @@ def _user(blocks: list[Block], where: str) -> list[dict[str, Any]]:
     return [*tools, {"role": "user", "content": parts}] if parts else tools
 
 
-def _assistant(blocks: list[Block], where: str) -> dict[str, Any]:
+def _assistant(blocks: list[Block], where: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant"}
     text: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -176,7 +176,7 @@ def _tool_choice(choice: _ToolChoice) -> tuple[Any, dict[str, Any]]:
     if choice.type == "tool":
         if not choice.name:
             msg = "tool_choice of type 'tool' needs a name"
-            raise ValidationFailed([{"loc": ("body", "tool_choice", "name"), "msg": msg}])
+            raise ValidationFailed([{"loc": ("tool_choice", "name"), "msg": msg}])
         return {"type": "function", "function": {"name": choice.name}}, extra
     return {"auto": "auto", "any": "required", "none": "none"}[choice.type], extra
 
@@ -189,7 +189,7 @@ def to_chat_request(request: MessagesRequest) -> ChatRequest:
         text = system if isinstance(system, str) else "\n\n".join(b.text for b in system)
         messages.append({"role": "system", "content": text})
     for i, message in enumerate(request.messages):
-        where = str(i)
+        where = i
         content = message.content
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         if message.role == "user":
@@ -202,6 +202,7 @@ def to_chat_request(request: MessagesRequest) -> ChatRequest:
         "max_tokens": request.max_tokens,
         "stream": request.stream,
     }
+    choice = None if request.tool_choice is None else _tool_choice(request.tool_choice)
     if request.tools:
         body["tools"] = [
             {
@@ -214,9 +215,9 @@ def to_chat_request(request: MessagesRequest) -> ChatRequest:
             }
             for t in request.tools
         ]
-        if request.tool_choice is not None:
-            body["tool_choice"], extra = _tool_choice(request.tool_choice)
-            body.update(extra)
+        if choice is not None:  # without tools, a tool_choice is checked, not sent
+            body["tool_choice"] = choice[0]
+            body.update(choice[1])
     for name in ("temperature", "top_p"):
         if getattr(request, name) is not None:
             body[name] = getattr(request, name)
