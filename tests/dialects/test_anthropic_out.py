@@ -195,3 +195,38 @@ def test_stop_reasons_and_tool_input() -> None:
     assert tool_input("") == {} and tool_input('{"a": [1]}') == {"a": [1]}
     assert tool_input("{broken") == {"_raw_arguments": "{broken"}
     assert tool_input("[1]") == {"_raw_arguments": "[1]"}
+
+
+def test_the_sdk_accumulator_reads_signatures_redacted_blocks_and_tools() -> None:
+    """The ``anthropic`` SDK's own stream accumulator (what ``messages.stream()`` uses) builds
+    the message from these bytes: the signed thinking, the redacted block, text and the tool's
+    parsed input (no upstream in the tests streams Anthropic signatures, so this is where the
+    SDK sees them)."""
+    from anthropic.lib.streaming._messages import accumulate_event
+    from anthropic.types import RawMessageStreamEvent
+    from pydantic import TypeAdapter
+
+    d = AnthropicStreamDialect("sid", "m/x")
+    body = d.render(
+        [
+            ReasoningDelta("because"),
+            ReasoningDelta("", signature="c2ln"),
+            ReasoningDelta("", redacted="RU5D"),
+            TextDelta("Hi"),
+            ToolCallDelta(index=0, id="toolu_1", name="f", arguments='{"a": [1, '),
+            ToolCallDelta(index=0, arguments="2]}"),
+            Finish(reason="tool-calls", usage=Usage(input_tokens=3, output_tokens=9)),
+        ]
+    )
+    adapter: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
+    snapshot: Any = None
+    json_bufs: dict[int, bytes] = {}
+    for e in SSEDecoder().feed(body):
+        event = adapter.validate_json(e.data)
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=json_bufs)
+    thinking, redacted, text, tool = snapshot.content
+    assert (thinking.thinking, thinking.signature) == ("because", "c2ln")
+    assert redacted.type == "redacted_thinking" and redacted.data == "RU5D"
+    assert text.text == "Hi"
+    assert (tool.id, tool.name, tool.input) == ("toolu_1", "f", {"a": [1, 2]})
+    assert snapshot.stop_reason == "tool_use" and snapshot.usage.output_tokens == 9
