@@ -210,4 +210,8 @@ def test_each_chat_endpoint_streams_in_the_shape_its_path_answers_errors_in(stre
     for path, endpoint in app.chat_endpoints.items():
         response = endpoint.build(app.state.registry, app.state.limits, chat)
         assert response.dialect.error_shape is error_shape_for(path), path
-    assert {error_shape_for(p).name for p in app.chat_endpoints} == {"native", "openai"}
+    assert {error_shape_for(p).name for p in app.chat_endpoints} == {
+        "native",
+        "openai",
+        "anthropic",
+    }

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from .anthropic import AnthropicMessageDialect, AnthropicStreamDialect
+    from .anthropic_errors import ANTHROPIC_ERRORS
     from .base import SSE_HEADERS, Dialect, Headers
     from .error_shape import ErrorShape
     from .native import NATIVE_ERRORS, NativeDialect
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from .raw import RawSSEDialect
 
 _EXPORTS = {
+    ".anthropic": ["AnthropicMessageDialect", "AnthropicStreamDialect"],
+    ".anthropic_errors": ["ANTHROPIC_ERRORS"],
     ".base": ["SSE_HEADERS", "Dialect", "Headers"],
     ".error_shape": ["ErrorShape"],
     ".native": ["NATIVE_ERRORS", "NativeDialect"],
@@ -29,9 +33,12 @@ if not TYPE_CHECKING:
     __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 __all__ = [
+    "ANTHROPIC_ERRORS",
     "NATIVE_ERRORS",
     "OPENAI_ERRORS",
     "SSE_HEADERS",
+    "AnthropicMessageDialect",
+    "AnthropicStreamDialect",
     "Dialect",
     "ErrorShape",
     "Headers",

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
 from ..config import Settings
+from ..dialects.anthropic_request import parse_messages_request
 from ..errors import AIChatFlowError
 from ..providers.build import build_registry
 from ..providers.registry import Registry
@@ -65,8 +66,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 await registry.aclose()
 
     native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
+    anthropic = ChatEndpoint(routes.anthropic_chat, parse_messages_request)
     app = ChatApp(
-        {"/api/chat": native, "/v1/chat/completions": openai},
+        {"/api/chat": native, "/v1/chat/completions": openai, "/v1/messages": anthropic},
         hosts=HostPolicy(settings.allowed_hosts, bind_host=settings.host),
         parts=parts,
         routes=[
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/api/tickets", mint_ticket, methods=["POST"]),
             Route("/api/chat", native, methods=["POST"]),
             Route("/v1/chat/completions", openai, methods=["POST"]),
+            Route("/v1/messages", anthropic, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", routes.retrieve_model, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),

@@ -1,14 +1,15 @@
-"""The two chat endpoints as plain ASGI apps, and the app that dispatches to them first.
+"""The chat endpoints as plain ASGI apps, and the app that dispatches to them first.
 
 Why not ordinary Starlette routes: a held stream keeps every layer it was called through suspended
 for its whole life. Through Starlette's stack (error middleware, exception middleware, router,
 route, request/response wrapper, two exception-handler wrappers) that is several KiB of coroutine
 frames, closures and a ``Request`` per open stream, and two ``send`` wrappers on every event
 (docs/performance.md, "The chat endpoints skip Starlette's middleware stack"). ``ChatApp`` hands
-``POST /api/chat`` and ``POST /v1/chat/completions`` straight to a :class:`ChatEndpoint`, which
-checks the content type, reads the body itself (with the body limit), answers bad requests with the
-same JSON errors as the other routes (``server/errors.py``: in the error shape of the path's
-dialect), and returns from everything but the stream before the stream starts.
+``POST /api/chat``, ``POST /v1/chat/completions`` and ``POST /v1/messages`` straight to a
+:class:`ChatEndpoint`, which checks the content type, reads the body itself (with the body limit),
+turns it into a ``ChatRequest`` (its ``convert``: Anthropic's body differs), answers bad requests
+with the same JSON errors as the other routes (``server/errors.py``: in the error shape of the
+path's dialect), and returns from everything but the stream before the stream starts.
 
 The same endpoint objects are also mounted as ordinary routes, so once a user adds middleware
 (``app.add_middleware``), ``ChatApp`` stops short-cutting and every request goes through it.
@@ -59,6 +60,10 @@ JSON encoder) that would otherwise fail as a 500 or a mid-stream ``internal_erro
 
 Build = Callable[[Registry, StreamLimits, ChatRequest], EventStreamResponse]
 """Turns a valid request into its response (raising AIChatFlowError for a 4xx answer)."""
+Convert = Callable[[dict[str, Any]], ChatRequest]
+"""Turns a parsed JSON body into a ``ChatRequest`` (422 ``ValidationFailed`` when it is not
+one): ``ChatRequest`` validation itself for the OpenAI-shaped endpoints, a dialect's own body
+(Anthropic's Messages request) otherwise."""
 
 
 class ClientLeft(Exception):
@@ -119,12 +124,27 @@ async def read_body(
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_chat_request(body: bytes, *, default_model: str | None = None) -> ChatRequest:
+def validate_chat_request(data: dict[str, Any]) -> ChatRequest:
+    """422 (with pydantic's error locations) unless ``data`` is a ``ChatRequest``."""
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        details = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise ValidationFailed([dict(d) for d in details]) from None
+
+
+def parse_chat_request(
+    body: bytes,
+    *,
+    default_model: str | None = None,
+    convert: Convert = validate_chat_request,
+) -> ChatRequest:
     """400 for bad JSON, 422 (with pydantic's error locations) for a bad shape.
 
     With ``default_model``, a body without ``"model"`` (or with ``null``) asks for it: the
     server has a default model, so a caller need not name one. ``ChatRequest.model`` stays a
     required ``str`` for library users; the default is filled in here, before validation.
+    ``convert`` turns the JSON object into the request (``Convert``).
     """
     try:
         data = orjson.loads(body)
@@ -135,11 +155,7 @@ def parse_chat_request(body: bytes, *, default_model: str | None = None) -> Chat
     _check_depth(data, body)
     if default_model is not None and data.get("model") is None:
         data["model"] = default_model
-    try:
-        return ChatRequest.model_validate(data)
-    except ValidationError as exc:
-        details = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise ValidationFailed([dict(d) for d in details]) from None
+    return convert(data)
 
 
 def _check_depth(data: dict[str, Any], body: bytes) -> None:
@@ -168,8 +184,9 @@ def _check_depth(data: dict[str, Any], body: bytes) -> None:
 class ChatEndpoint:
     """``POST`` a chat request, get a stream; a plain ASGI app (see the module docstring)."""
 
-    def __init__(self, build: Build) -> None:
+    def __init__(self, build: Build, convert: Convert = validate_chat_request) -> None:
         self.build = build
+        self.convert = convert
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gate: Gate | None = getattr(scope["app"], "gate", None)
@@ -192,7 +209,9 @@ class ChatEndpoint:
             body = await read_body(
                 scope, receive, settings.max_body_bytes, settings.http.body_timeout
             )
-            chat = parse_chat_request(body, default_model=settings.default_model)
+            chat = parse_chat_request(
+                body, default_model=settings.default_model, convert=self.convert
+            )
             exchange.record.model = chat.model
             if parts.keys is not None:  # before the model is looked up: no existence oracle
                 parts.keys.authorize_model(exchange.caller, chat.model)
@@ -255,4 +274,5 @@ __all__ = [
     "parse_chat_request",
     "read_body",
     "require_json",
+    "validate_chat_request",
 ]

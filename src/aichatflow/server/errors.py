@@ -1,14 +1,14 @@
 """Errors answered before any stream, in the error shape of the dialect their path speaks.
 
 Which dialect's shape answers a path is decided here and nowhere else: ``ERROR_SHAPES`` maps a
-path prefix to the shape of the dialect mounted under it (OpenAI's under ``/v1``), and every
-other path gets the native protocol's. Every error answered before a dialect object exists
-comes through here: a chat endpoint's bad request (415, 413, 408, 400, 422, 404 for an unknown
-model), routing's 404 and 405, the ``Host`` guard's 400, a route's unexpected 500, and the
-refusals ``guarded_protocol.py`` writes as raw bytes before the app is reached (431, 408, 503
-``over_capacity``, 400 for bytes that are not HTTP). The status of each is its code's
-(``error_codes.ERRORS``), the body and headers the shape's (``dialects/error_shape.py``), and
-the message is the same in every shape.
+path prefix to the shape of the dialect mounted under it (Anthropic's under ``/v1/messages``,
+OpenAI's under the rest of ``/v1``), and every other path gets the native protocol's. Every
+error answered before a dialect object exists comes through here: a chat endpoint's bad request
+(415, 413, 408, 400, 422, 404 for an unknown model), routing's 404 and 405, the ``Host`` guard's
+400, a route's unexpected 500, and the refusals ``guarded_protocol.py`` writes as raw bytes
+before the app is reached (431, 408, 503 ``over_capacity``, 400 for bytes that are not HTTP).
+The status of each is its code's (``error_codes.ERRORS``), the body and headers the shape's
+(``dialects/error_shape.py``), and the message is the same in every shape.
 
 A dialect mounted under a new prefix (Anthropic's Messages API, Vercel's UI stream) brings its
 ``ErrorShape`` and adds one line to ``ERROR_SHAPES``; after the headers, its dialect object
@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from ..dialects.anthropic_errors import ANTHROPIC_ERRORS
 from ..dialects.error_shape import ErrorShape, Headers
 from ..dialects.native import NATIVE_ERRORS
 from ..dialects.openai import OPENAI_ERRORS
@@ -33,7 +34,10 @@ from ..events import StreamError
 from ..request_record import current_record
 from ..stream.response import new_stream_id
 
-ERROR_SHAPES: tuple[tuple[str, ErrorShape], ...] = (("/v1", OPENAI_ERRORS),)
+ERROR_SHAPES: tuple[tuple[str, ErrorShape], ...] = (
+    ("/v1/messages", ANTHROPIC_ERRORS),
+    ("/v1", OPENAI_ERRORS),
+)
 """Path prefix (whole segments: ``/v1`` covers ``/v1`` and ``/v1/...``, not ``/v1beta``) →
 the error shape of the dialect mounted there; the first match wins."""
 DEFAULT_ERROR_SHAPE: ErrorShape = NATIVE_ERRORS

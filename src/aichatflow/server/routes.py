@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from ..dialects.anthropic import AnthropicMessageDialect, AnthropicStreamDialect
 from ..dialects.base import Dialect
 from ..dialects.native import NativeDialect
 from ..dialects.openai import OpenAICompletionDialect, OpenAIStreamDialect
@@ -45,6 +46,21 @@ def openai_chat(registry: Registry, limits: StreamLimits, chat: ChatRequest) -> 
         dialect = OpenAIStreamDialect(stream_id, chat.model, include_usage=include_usage)
     else:
         dialect = OpenAICompletionDialect(stream_id, chat.model)
+    return EventStreamResponse(stream, dialect=dialect, limits=limits, stream_id=stream_id)
+
+
+def anthropic_chat(
+    registry: Registry, limits: StreamLimits, chat: ChatRequest
+) -> EventStreamResponse:
+    """``POST /v1/messages``: Anthropic's event stream, or one ``message`` body when ``stream``
+    is false (the body was converted by ``dialects/anthropic_request.py``)."""
+    stream = registry.stream(chat)
+    stream_id = new_stream_id()
+    dialect: Dialect[Any]
+    if chat.extra.get("stream"):
+        dialect = AnthropicStreamDialect(stream_id, chat.model)
+    else:
+        dialect = AnthropicMessageDialect(stream_id, chat.model)
     return EventStreamResponse(stream, dialect=dialect, limits=limits, stream_id=stream_id)
 
 
@@ -100,4 +116,4 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-__all__ = ["STATIC", "native_chat", "openai_chat"]
+__all__ = ["STATIC", "anthropic_chat", "native_chat", "openai_chat"]
