@@ -38,9 +38,9 @@ from ..events import (
     Usage,
     UsageUpdate,
 )
-from ..transcript import Transcript, TranscriptBuilder
+from ..transcript import Transcript
 from .anthropic_errors import ANTHROPIC_ERRORS
-from .base import SSE_HEADERS, ChatEventDialect, Headers
+from .base import SSE_HEADERS, ChatEventDialect, FoldedBodyDialect, Headers
 
 _dumps = orjson.dumps
 
@@ -277,47 +277,16 @@ class AnthropicStreamDialect(_Base):
         self._open = None
 
 
-class AnthropicMessageDialect(_Base):
+class AnthropicMessageDialect(FoldedBodyDialect, _Base):
     """``stream: false``: one ``message`` JSON body, folded by the transcript reducer."""
 
-    buffered = True
+    def id_headers(self) -> Headers:
+        return self._ids()
 
-    def __init__(self, stream_id: str, model: str) -> None:
-        super().__init__(stream_id, model)
-        self._builder = TranscriptBuilder()
-        self._error_headers: Headers | None = None
-
-    def headers(self) -> Headers:
-        """The body's headers, or the error response's when the stream ended in an error."""
-        if self._error_headers is not None:
-            return self._error_headers
-        return [(b"content-type", b"application/json"), *self._ids()]
-
-    def open(self) -> bytes:
-        return b""
-
-    def render(self, batch: list[ChatEvent]) -> bytes:
-        """Fold the batch; nothing is written until the terminal event. ``content`` is still
-        reported per batch, for the engine's progress timer (as ``OpenAICompletionDialect``)."""
-        if self.terminal:
-            return b""
-        self.content = False
-        add = self._builder.add
-        for event in batch:
-            add(event)
-            if isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)):
-                self.content = True
-            elif isinstance(event, StreamError):
-                self.terminal = True
-                self.status, self._error_headers, body = self.error_response(event)
-                return body
-            elif isinstance(event, Finish):
-                self.terminal = True
-                return _dumps(self._body(self._builder.result()))
-        return b""
+    def body(self, t: Transcript) -> bytes:
+        return _dumps(self._body(t))
 
     def _body(self, t: Transcript) -> dict[str, Any]:
-        self.usage, self.answered_by = t.usage, t.model
         content: list[dict[str, Any]] = []
         if t.reasoning or t.reasoning_signature:
             thinking = {"type": "thinking", "thinking": t.reasoning}

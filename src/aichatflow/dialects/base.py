@@ -7,9 +7,18 @@ The engine owns timing, I/O and error handling; the dialect owns bytes and heade
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ..events import ChatEvent, Finish, StreamError, Usage
+from ..events import (
+    ChatEvent,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from ..transcript import Transcript, TranscriptBuilder
 from .error_shape import ErrorShape, Headers, retry_after_headers
 
 SSE_HEADERS: Headers = [
@@ -113,12 +122,74 @@ class ChatEventDialect(DialectState):
         return self.render([error])
 
 
+class FoldedBodyDialect(ChatEventDialect):
+    """Base of the non-streaming dialects: the stream is folded by the transcript reducer and
+    written as one JSON body at its terminal event (or, on an error, as the error response).
+
+    ``content`` is still reported per batch: the engine's timers must see content arrive to
+    move from the ``first_token`` limit to the ``progress`` limit, exactly as when streaming
+    (otherwise a long answer dies at ``first_token`` while it is folded). A subclass gives
+    ``body`` (the JSON of the finished transcript) and may add headers (``id_headers``).
+    """
+
+    headers_on_open = False
+    buffered = True
+
+    def __init__(self, stream_id: str, *args: Any) -> None:
+        super().__init__(stream_id, *args)  # a dialect's own base may take more (the model)
+        self._builder = TranscriptBuilder()
+        self._error_headers: Headers | None = None
+
+    def id_headers(self) -> Headers:
+        """``x-request-id`` and the server's extra headers."""
+        return [(b"x-request-id", self.request_id.encode()), *self.extra_headers]
+
+    def headers(self) -> Headers:
+        """The body's headers, or the error response's when the stream ended in an error."""
+        if self._error_headers is not None:
+            return self._error_headers
+        return [(b"content-type", b"application/json"), *self.id_headers()]
+
+    def open(self) -> bytes:
+        return b""
+
+    def render(self, batch: list[ChatEvent]) -> bytes:
+        """Fold the batch; nothing is written until the terminal event."""
+        if self.terminal:
+            return b""
+        self.content = False
+        add = self._builder.add
+        for event in batch:
+            add(event)
+            if event.__class__ in CONTENT_EVENTS:
+                self.content = True
+            elif isinstance(event, StreamError):
+                self.terminal = True
+                self.status, self._error_headers, body = self.error_response(event)
+                return body
+            elif isinstance(event, Finish):
+                self.terminal = True
+                transcript = self._builder.result()
+                self.usage, self.answered_by = transcript.usage, transcript.model
+                return self.body(transcript)
+        return b""
+
+    def body(self, transcript: Transcript) -> bytes:
+        raise NotImplementedError  # abstract
+
+
+CONTENT_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
+"""The events that count as model output for the watchdog's progress timer."""
+
+
 __all__ = [
+    "CONTENT_EVENTS",
     "SSE_HEADERS",
     "ChatEventDialect",
     "Dialect",
     "DialectState",
     "ErrorShape",
+    "FoldedBodyDialect",
     "Headers",
     "retry_after_headers",
 ]

@@ -35,8 +35,8 @@ from ..events import (
     Usage,
     UsageUpdate,
 )
-from ..transcript import TranscriptBuilder
-from .base import SSE_HEADERS, ChatEventDialect, Headers
+from ..transcript import Transcript
+from .base import SSE_HEADERS, ChatEventDialect, FoldedBodyDialect, Headers
 from .error_shape import ErrorShape
 
 _dumps = orjson.dumps
@@ -75,10 +75,6 @@ class OpenAIErrorShape(ErrorShape):
 
 
 OPENAI_ERRORS = OpenAIErrorShape()
-
-
-_CONTENT_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
-"""The events that count as model output for the watchdog's progress timer."""
 
 
 class _Base(ChatEventDialect):
@@ -192,53 +188,10 @@ class OpenAIStreamDialect(_Base):
         return self.terminal
 
 
-class OpenAICompletionDialect(_Base):
+class OpenAICompletionDialect(FoldedBodyDialect, _Base):
     """``stream: false``: one ``chat.completion`` JSON body, folded by the transcript reducer."""
 
-    buffered = True
-
-    def __init__(self, stream_id: str, model: str) -> None:
-        super().__init__(stream_id, model)
-        self._builder = TranscriptBuilder()
-        self._error_headers: Headers | None = None
-
-    def headers(self) -> Headers:
-        """The body's headers, or the error response's when the stream ended in an error."""
-        if self._error_headers is not None:
-            return self._error_headers
-        request_id = (b"x-request-id", self.request_id.encode())
-        return [(b"content-type", b"application/json"), request_id, *self.extra_headers]
-
-    def open(self) -> bytes:
-        return b""
-
-    def render(self, batch: list[ChatEvent]) -> bytes:
-        """Fold the batch; nothing is written until the terminal event.
-
-        ``content`` is still reported per batch: the engine's timers must see content arrive
-        to move from the ``first_token`` limit to the ``progress`` limit, exactly as for
-        ``stream: true`` (otherwise a long answer dies at ``first_token`` while it streams in).
-        """
-        if self.terminal:
-            return b""
-        self.content = False
-        add = self._builder.add
-        for event in batch:
-            add(event)
-            if event.__class__ in _CONTENT_EVENTS:
-                self.content = True
-            elif isinstance(event, StreamError):
-                self.terminal = True
-                self.status, self._error_headers, body = self.error_response(event)
-                return body
-            elif isinstance(event, Finish):
-                self.terminal = True
-                return self._body()
-        return b""
-
-    def _body(self) -> bytes:
-        t = self._builder.result()
-        self.usage, self.answered_by = t.usage, t.model
+    def body(self, t: Transcript) -> bytes:
         message: dict[str, Any] = {"role": "assistant", "content": t.text or None}
         if t.reasoning:
             message["reasoning_content"] = t.reasoning
