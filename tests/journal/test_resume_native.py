@@ -48,13 +48,15 @@ def server(fake: FakeUpstream) -> Iterator[RunningServer]:
         yield running
 
 
-async def first_frames(url: str, k: int, body: dict[str, Any]) -> list[Any]:
+async def first_frames(
+    url: str, k: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> list[Any]:
     """POST, read the ``start`` frame and ``k`` more frames, then leave."""
     decoder = SSEDecoder()
     frames: list[Any] = []
     async with (
         httpx.AsyncClient(timeout=10) as client,
-        client.stream("POST", url + "/api/chat", json=body) as response,
+        client.stream("POST", url + "/api/chat", json=body, headers=headers) as response,
     ):
         assert response.status_code == 200
         async for chunk in response.aiter_raw():
