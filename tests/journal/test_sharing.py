@@ -105,7 +105,7 @@ async def test_a_reader_leaving_does_not_stop_the_others(
             assert r.headers.get("x-aichatflow-shared") == "joined"
             async for _ in r.aiter_raw():
                 break
-        response, frames = await whole
+        _, frames = await whole
     assert text_of(frames) == FULL and frames[-1].event == "done"
     assert fake.attempts == 1
 
