@@ -37,6 +37,7 @@ import orjson
 from ..errors import OverCapacity
 from ..redaction import redact_url
 from ..server.redis_client import TIMEOUT, describe_error, redis_client
+from ..server.throttled_log import ThrottledWarning
 from .backend import Entry, ProducerLost, ResumeExpired, RunInfo, State
 from .redis_scripts import APPEND, BEAT, END, KEEP, LOCATE, STOP, SWAP
 
@@ -95,6 +96,8 @@ class RedisJournal:
         self._live_ms = _ms(max_duration + ttl)
         self._written: dict[str, int] = {}
         """Bytes appended so far by the runs this instance produces (their producer is here)."""
+        where = self._url.replace("%", "%%")
+        self._failing = ThrottledWarning(log, f"journal: Redis at {where} failed %d more times")
         script = self._redis.register_script
         self._append, self._beat, self._end = script(APPEND), script(BEAT), script(END)
         self._locate, self._stop = script(LOCATE), script(STOP)
@@ -298,7 +301,9 @@ class RedisJournal:
             return await pending
         except Exception as exc:  # redis errors, OSError, timeouts: never a hang, never a URL
             message = describe_error(self._redis, exc)
-            log.warning("journal: Redis at %s failed while %s: %s", self._url, doing, message)
+            self._failing.warn(
+                "journal: Redis at %s failed while %s: %s", self._url, doing, message
+            )
             raise JournalUnavailable(f"the journal's Redis failed while {doing}") from None
 
 
