@@ -247,3 +247,18 @@ async def test_positions_trimmed_by_the_bound_are_expired(make_journal: JournalF
         await read_all(journal, info.stream_id, 100)
     tail = await read_all(journal, info.stream_id, 395)
     assert [e.first for e in tail] == [396, 397, 398, 399, 400, 401]
+
+
+async def test_a_reader_left_behind_by_the_bound_gets_expired(
+    make_journal: JournalFactory,
+) -> None:
+    journal = make_journal(small=True)
+    info = new_run()
+    await journal.create(info)
+    await journal.append(info.stream_id, text(1, "first"))
+    reader = journal.read(info.stream_id, 0)
+    assert (await anext(reader)).first == 1
+    for position in range(2, 402):  # the reader sleeps while its next entries are trimmed
+        await journal.append(info.stream_id, text(position, f"word-{position:04}"))
+    with pytest.raises(ResumeExpired):
+        await asyncio.wait_for(anext(reader), WAIT)

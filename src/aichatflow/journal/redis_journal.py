@@ -197,7 +197,9 @@ class RedisJournal:
                 "reading", self._readers.xread({keys[0]: f"0-{cursor}"}, READ_COUNT, block_ms)
             )
             if reply:
-                for entry_id, fields in reply[0][1]:
+                # RESP2 answers [[key, entries]], RESP3 (``?protocol=3``) {key: [entries]}
+                batch = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
+                for entry_id, fields in batch:
                     first = int(entry_id.rpartition(b"-")[2])
                     if first > seen + 1:  # trimmed under a reader that fell too far behind
                         raise ResumeExpired(stream_id)
