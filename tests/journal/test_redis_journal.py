@@ -258,3 +258,18 @@ async def test_a_reader_past_max_readers_waits_for_a_connection(instances: Facto
     await producer.end(info.stream_id, done(1))  # frees the first reader's connection
     assert [e.first for e in await first] == [1]
     assert [e.first for e in await second] == [1]
+
+
+async def test_more_concurrent_runs_than_connections_all_get_through(instances: Factory) -> None:
+    journal = instances(max_connections=8)  # redis-py's default pool would refuse the 101st
+    runs = [new_run() for _ in range(300)]
+
+    async def produce(info: RunInfo) -> list[int]:
+        await journal.create(info)
+        for position in range(1, 4):
+            assert await journal.append(info.stream_id, text(position, "w"))
+        await journal.end(info.stream_id, done(4))
+        return [e.first for e in await read_all(journal, info.stream_id, 0)]
+
+    results = await asyncio.gather(*(produce(info) for info in runs))
+    assert results == [[1, 2, 3, 4]] * 300

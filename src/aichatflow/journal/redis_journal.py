@@ -13,21 +13,30 @@ Costs. An append is one round trip (one ``EVALSHA``: ``HGET`` stop, ``XADD``, ``
 instance that dies leaks nothing; the end makes the entries expire ``ttl`` later and the info
 hash ``tombstone`` seconds after that, so a late resume is told "expired", not "unknown".
 
+Connections. Commands that answer at once share ``max_connections`` connections, taken in turn
+(first come, first served; redis-py's own pool refuses the 101st concurrent command outright, and
+its waiting pool lets a waiter starve): a command that waits ``TIMEOUT`` for its turn fails.
 Readers follow with ``XREAD BLOCK`` on a second client whose answer timeout is a heartbeat plus
-``TIMEOUT``: a blocked read holds one connection (one socket and its buffers here, a client of
-about 20 KB in Redis) for as long as it waits, so an instance holds at most as many connections
-as it has readers following live Redis runs; ``max_readers`` bounds them (a reader past it waits
-for a connection, at most ``TIMEOUT``, then fails as Redis being unreachable would). A reader
-blocks at most until the producer's lease would lapse, so it learns of a dead producer
-(``ProducerLost``) within two heartbeats of the producer's last renewal, plus one round trip.
+``TIMEOUT``: a blocked read holds one connection for as long as it waits (a socket and its buffers
+here, a client in Redis: about 20 KB each side), so an instance holds as many connections as it
+has readers following live runs, at most ``max_readers`` (one past it waits for a connection, at
+most ``TIMEOUT``, then fails as an unreachable Redis would). A reader blocks at most until the
+producer's lease would lapse, so it learns of a dead producer (``ProducerLost``) within two
+heartbeats of the producer's last renewal, plus one round trip.
 
 Every Redis failure is raised as ``JournalUnavailable`` (a 503 ``over_capacity`` before a stream
-starts, an error frame after), its message free of the URL's password; none can hang a caller
-longer than ``TIMEOUT`` (a heartbeat plus ``TIMEOUT`` for a blocked read).
+starts, an error frame after), its message free of the URL's password; none holds a caller
+longer than a connection's and an answer's timeout (``TIMEOUT`` each; a blocked read's answer
+may take a heartbeat more).
+
+``client`` replaces the client of the commands that answer at once (tests pass one that counts
+its round trips); the readers' client is always this journal's own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -78,6 +87,7 @@ class RedisJournal:
         cache_max_bytes: int = 64 << 20,
         max_duration: float = 900.0,
         max_readers: int = 1024,
+        max_connections: int = 64,
         tombstone: float = TOMBSTONE,
         client: Any = None,
     ) -> None:
@@ -88,7 +98,9 @@ class RedisJournal:
         self.max_duration = max_duration
         self._url = redact_url(url)
         self.tombstone = tombstone
-        self._redis = client if client is not None else redis_client(url)
+        self._redis = client or redis_client(url, max_connections=max_connections)
+        self.max_connections = max_connections
+        self._turns = asyncio.Semaphore(max_connections)
         self._readers = redis_client(
             url, answer_timeout=heartbeat + TIMEOUT, max_connections=max_readers
         )
@@ -194,7 +206,9 @@ class RedisJournal:
         while True:
             block_ms = None if block is None else max(1, _ms(block))
             reply = await self._call(
-                "reading", self._readers.xread({keys[0]: f"0-{cursor}"}, READ_COUNT, block_ms)
+                "reading",
+                self._readers.xread({keys[0]: f"0-{cursor}"}, READ_COUNT, block_ms),
+                blocking=True,
             )
             if reply:
                 # RESP2 answers [[key, entries]], RESP3 (``?protocol=3``) {key: [entries]}
@@ -297,16 +311,36 @@ class RedisJournal:
         await self._redis.aclose()
         await self._readers.aclose()
 
-    async def _call(self, doing: str, pending: Awaitable[T]) -> T:
-        """``pending``'s result; any failure of Redis as ``JournalUnavailable``."""
+    async def _call(self, doing: str, pending: Awaitable[T], *, blocking: bool = False) -> T:
+        """``pending``'s result; any failure of Redis as ``JournalUnavailable``. A command
+        waits its turn for one of ``max_connections`` (first come, first served, which
+        redis-py's pool is not: a waiter could starve past its timeout), a blocking read for
+        one of ``max_readers`` (the readers' pool)."""
+        if not blocking:
+            try:
+                async with asyncio.timeout(TIMEOUT):
+                    await self._turns.acquire()
+            except TimeoutError:
+                if inspect.iscoroutine(pending):
+                    pending.close()
+                self._failing.warn(
+                    "journal: a command waited %gs for one of %d Redis connections",
+                    TIMEOUT,
+                    self.max_connections,
+                )
+                raise JournalUnavailable(f"the journal's Redis is too busy for {doing}") from None
         try:
             return await pending
         except Exception as exc:  # redis errors, OSError, timeouts: never a hang, never a URL
-            message = describe_error(self._redis, exc)
-            self._failing.warn(
-                "journal: Redis at %s failed while %s: %s", self._url, doing, message
-            )
-            raise JournalUnavailable(f"the journal's Redis failed while {doing}") from None
+            raise self._failed(doing, exc) from None
+        finally:
+            if not blocking:
+                self._turns.release()
+
+    def _failed(self, doing: str, exc: Exception) -> JournalUnavailable:
+        message = describe_error(self._redis, exc)
+        self._failing.warn("journal: Redis at %s failed while %s: %s", self._url, doing, message)
+        return JournalUnavailable(f"the journal's Redis failed while {doing}")
 
 
 def _keys(stream_id: str) -> tuple[str, str, str]:
