@@ -320,9 +320,11 @@ class RedisJournal:
             try:
                 async with asyncio.timeout(TIMEOUT):
                     await self._turns.acquire()
-            except TimeoutError:
+            except BaseException as exc:  # its turn never came: ``pending`` will never run
                 if inspect.iscoroutine(pending):
                     pending.close()
+                if not isinstance(exc, TimeoutError):
+                    raise  # cancelled while waiting
                 self._failing.warn(
                     "journal: a command waited %gs for one of %d Redis connections",
                     TIMEOUT,
