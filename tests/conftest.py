@@ -66,7 +66,9 @@ def server_logs() -> Iterator[LogCapture]:
 
 def make_settings(**data: Any) -> Settings:
     """Settings for tests: no config file, no environment, and no auto-detected providers
-    (keys or a local model on this machine would change what a test server offers)."""
+    (keys or a local model on this machine would change what a test server offers), and the
+    direct path (``[journal] backend = "off"``) unless a test asks for a journal."""
+    data.setdefault("journal", {"backend": "off"})
     return Settings.load(env={}, overrides={"auto_detect": False, **data})
 
 

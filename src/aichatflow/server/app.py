@@ -18,6 +18,8 @@ from starlette.routing import Mount, Route
 from ..config import Settings
 from ..dialects.anthropic_request import parse_messages_request
 from ..errors import AIChatFlowError
+from ..journal.build import build_journal
+from ..journal.run import Runs
 from ..providers.build import build_registry
 from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
@@ -32,6 +34,8 @@ from .hosts import HostPolicy
 from .limits import build_limiter
 from .metrics import build_metrics
 from .page_headers import PageFiles
+from .resume import resume_stream, stop_stream
+from .run_flow import RunFlow
 
 
 def production_parts(settings: Settings, registry: Registry | None = None) -> Parts:
@@ -58,12 +62,19 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         try:
             yield
         finally:
+            if runs is not None:
+                await runs.aclose()
             if parts.limiter is not None:
                 await parts.limiter.aclose()
             if parts.keys is not None:
                 await parts.keys.aclose()
             if own_registry:
                 await registry.aclose()
+
+    limits = StreamLimits(**settings.stream.limits())
+    journal = build_journal(settings)
+    runs = Runs(journal, limits) if journal is not None else None
+    run_flow = RunFlow(runs, settings) if runs is not None else None
 
     native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
     anthropic = ChatEndpoint(routes.anthropic_chat, parse_messages_request)
@@ -76,6 +87,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/api/config", routes.page_config, methods=["GET"]),
             Route("/api/tickets", mint_ticket, methods=["POST"]),
             Route("/api/chat", native, methods=["POST"]),
+            *(
+                [
+                    Route("/api/chat/{stream_id}/stream", resume_stream, methods=["GET"]),
+                    Route("/api/chat/{stream_id}/stop", stop_stream, methods=["POST"]),
+                ]
+                if run_flow is not None
+                else []
+            ),
             Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/messages", anthropic, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
@@ -98,7 +117,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.settings = settings
     app.state.registry = registry
     app.state.keys = parts.keys
-    app.state.limits = StreamLimits(**settings.stream.model_dump())
+    app.state.limits = limits
+    app.state.run_flow = run_flow
     return app
 
 
