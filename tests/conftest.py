@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from aichatflow.config import Settings
 from aichatflow.server import create_app
 from tests.support import cpython_ast_guard
+from tests.support.redis_server import redis_process
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
 
@@ -35,6 +36,15 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.register_profile("dev", deadline=None, max_examples=25)
 hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``redis-server`` on a free loopback port for the session (tests keep apart by key
+    namespace); skipped, or failed under ``AICHATFLOW_REQUIRE_PEERS=1``, when not installed.
+    Started only by the first test that asks for it."""
+    with redis_process(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A real ``redis-server`` for the tests: on a free port of 127.0.0.1, nothing kept on disk.
 
-Started once per session by the ``redis_url`` fixture (``tests/production/limits/conftest.py``)
+Started once per session by the ``redis_url`` fixture (``tests/conftest.py``)
 with no persistence (``--save ''``, ``--appendonly no``) in a temporary directory, and stopped
 at teardown. Without ``redis-server`` (``scripts/peers/redis.sh`` installs it) or the client
 (``pip install 'aichatflow[redis]'``) the tests that need it skip, unless
