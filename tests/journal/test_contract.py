@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,6 +16,13 @@ from tests.journal.conftest import JournalFactory, new_run
 
 WAIT = 10.0
 """Generous bound for anything that should take milliseconds."""
+
+
+async def flat(reads: AsyncIterator[list[Entry]]) -> AsyncIterator[Entry]:
+    """The entries of a ``read``, one by one (a read yields everything available at once)."""
+    async for entries in reads:
+        for entry in entries:
+            yield entry
 
 
 def text(first: int, *words: str) -> Entry:
@@ -27,7 +35,7 @@ def done(first: int) -> Entry:
 
 async def read_all(journal: Journal, stream_id: str, after: int) -> list[Entry]:
     async def collect() -> list[Entry]:
-        return [entry async for entry in journal.read(stream_id, after)]
+        return [entry async for entry in flat(journal.read(stream_id, after))]
 
     return await asyncio.wait_for(collect(), WAIT)
 
@@ -76,7 +84,7 @@ async def test_a_reader_at_the_last_position_gets_only_what_follows(
     info = new_run()
     await journal.create(info)
     await journal.append(info.stream_id, text(1, "a", "b"))
-    reader = journal.read(info.stream_id, 2)
+    reader = flat(journal.read(info.stream_id, 2))
     first = asyncio.ensure_future(anext(reader))
     await asyncio.sleep(0.2)
     assert not first.done()  # nothing after position 2 yet
@@ -91,7 +99,7 @@ async def test_a_waiting_reader_gets_a_later_append_promptly(make_journal: Journ
     journal = make_journal()
     info = new_run()
     await journal.create(info)
-    reader = journal.read(info.stream_id, 0)
+    reader = flat(journal.read(info.stream_id, 0))
     pending = asyncio.ensure_future(anext(reader))
     await asyncio.sleep(0.3)
     appended = time.monotonic()
@@ -256,7 +264,7 @@ async def test_a_reader_left_behind_by_the_bound_gets_expired(
     info = new_run()
     await journal.create(info)
     await journal.append(info.stream_id, text(1, "first"))
-    reader = journal.read(info.stream_id, 0)
+    reader = flat(journal.read(info.stream_id, 0))
     assert (await anext(reader)).first == 1
     for position in range(2, 402):  # the reader sleeps while its next entries are trimmed
         await journal.append(info.stream_id, text(position, f"word-{position:04}"))

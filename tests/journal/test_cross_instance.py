@@ -154,13 +154,14 @@ async def test_sigterm_tells_readers_to_go_and_b_serves_the_rest(
             httpx.AsyncClient(timeout=20) as client,
             client.stream("POST", process.url + "/api/chat", json=body(20)) as response,
         ):
-            async for chunk in response.aiter_raw():
+            chunks = response.aiter_raw()
+            async for chunk in chunks:
                 frames += decoder.feed(chunk)
                 if len([f for f in frames if f.event == "text"]) == 3:
                     process.proc.send_signal(signal.SIGTERM)
                     sent = time.monotonic()
                     break
-            async for chunk in response.aiter_raw():
+            async for chunk in chunks:
                 frames += decoder.feed(chunk)
         told = time.monotonic() - sent
         last = frames[-1]

@@ -17,7 +17,7 @@ from aichatflow.journal import Entry, ProducerLost, RunInfo
 from aichatflow.journal.redis_journal import JournalUnavailable, RedisJournal
 from aichatflow.server.redis_client import TIMEOUT, redis_client
 from tests.journal.conftest import new_run
-from tests.journal.test_contract import WAIT, done, read_all, shape, text
+from tests.journal.test_contract import WAIT, done, flat, read_all, shape, text
 from tests.support.processes import free_port
 from tests.support.redis_server import redis_process, require_redis
 
@@ -78,7 +78,7 @@ async def test_a_reader_learns_the_producer_died_within_two_heartbeats(
     await a.create(info)
     await a.append(info.stream_id, text(1, "a"))
     renewed = time.monotonic()  # A "dies" here: no beat, no append, no end
-    reader = b.read(info.stream_id, 0)
+    reader = flat(b.read(info.stream_id, 0))
     assert (await anext(reader)).first == 1
     with pytest.raises(ProducerLost):
         await asyncio.wait_for(anext(reader), WAIT)
@@ -96,7 +96,7 @@ async def test_a_producer_that_beats_is_not_lost(instances: Factory) -> None:
     a, b = instances(heartbeat=heartbeat), instances(heartbeat=heartbeat)
     info = new_run()
     await a.create(info)
-    reader = b.read(info.stream_id, 0)
+    reader = flat(b.read(info.stream_id, 0))
     pending = asyncio.ensure_future(anext(reader))
     for _ in range(8):  # 2.4 s: eight heartbeats, four lease lengths, nothing appended
         await asyncio.sleep(heartbeat)
@@ -216,7 +216,7 @@ async def test_a_reader_whose_redis_dies_fails_instead_of_hanging(
         info = RunInfo(stream_id="r-dies", owner="", model="m")
         await a.create(info)
         await a.append(info.stream_id, Entry(1, 1, text(1, "a").data))
-        reader = b.read(info.stream_id, 1)
+        reader = flat(b.read(info.stream_id, 1))
         pending = asyncio.ensure_future(anext(reader))
         await asyncio.sleep(0.2)
         assert not pending.done()
@@ -233,7 +233,9 @@ async def test_readers_that_leave_mid_wait_give_their_connection_back(
     info = new_run()
     await producer.create(info)
     for _ in range(5):  # more readers than connections, each leaving while blocked
-        waiting = [asyncio.ensure_future(anext(readers.read(info.stream_id, 0))) for _ in range(2)]
+        waiting = [
+            asyncio.ensure_future(anext(flat(readers.read(info.stream_id, 0)))) for _ in range(2)
+        ]
         await asyncio.sleep(0.1)
         for task in waiting:
             task.cancel()

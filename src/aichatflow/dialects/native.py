@@ -149,6 +149,18 @@ class NativeDialect(ChatEventDialect):
             out.append(self._text(_NAME[run_cls], "".join(run), self.seq))
         return b"".join(out)
 
+    def error(self, error: StreamError) -> bytes:
+        """The terminal error the engine itself ends a stream with (a timeout, a shutdown, the
+        client too slow): no ``id`` line, because it is no event of the stream and has no
+        position. A client resuming after it continues from the last event it really got,
+        which for a journaled run may well be followed by more (``server_shutting_down``
+        tells a reader to go, while the run goes on)."""
+        if self.terminal:
+            return b""
+        self.terminal = True
+        data = _dumps(self.error_shape.fields(error, self.request_id))
+        return b"event: error\ndata: %s\n\n" % data
+
     def _other(self, event: ChatEvent, out: list[bytes]) -> bool:
         """Render a non-text event; True when it was terminal."""
         if isinstance(event, ReasoningDelta):  # one that closes a block: never merged

@@ -76,6 +76,7 @@ class RedisJournal:
     """Runs and their entries in Redis, shared by every instance using it (module docstring)."""
 
     kind = "redis"
+    stores_bytes = True
 
     def __init__(
         self,
@@ -193,7 +194,7 @@ class RedisJournal:
             extra=orjson.loads(extra) if extra else {},
         )
 
-    async def read(self, stream_id: str, after: int) -> AsyncIterator[Entry]:
+    async def read(self, stream_id: str, after: int) -> AsyncIterator[list[Entry]]:
         keys = _keys(stream_id)
         code, cursor, pttl = await self._call("locating", self._locate(keys, [after]))
         if code == 3:
@@ -213,15 +214,22 @@ class RedisJournal:
             if reply:
                 # RESP2 answers [[key, entries]], RESP3 (``?protocol=3``) {key: [entries]}
                 batch = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
+                entries: list[Entry] = []
+                ended = False
                 for entry_id, fields in batch:
                     first = int(entry_id.rpartition(b"-")[2])
                     if first > seen + 1:  # trimmed under a reader that fell too far behind
                         raise ResumeExpired(stream_id)
                     entry = Entry(first, int(fields[b"n"]), fields[b"d"])
                     seen, cursor = max(seen, entry.last), first
-                    yield entry
+                    entries.append(entry)
                     if b"t" in fields:
-                        return
+                        ended = True
+                        break
+                if entries:
+                    yield entries
+                if ended:
+                    return
                 continue
             if block is None:  # ended, and its terminal entry is not there: gone
                 raise ResumeExpired(stream_id)
