@@ -7,6 +7,8 @@ cooldowns are keyed by deployment name)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -257,3 +259,38 @@ async def test_nothing_is_shared_without_a_chain_or_with_memory_storage(
         async with app.router.lifespan_context(app):
             assert app.state.registry.cooldowns.sharing is None
             assert not [t for t in asyncio.all_tasks() if "cooldowns" in t.get_name()]
+
+
+async def test_a_frozen_redis_is_noticed_and_left(server_logs: LogCapture, tmp_path: Any) -> None:
+    """A Redis that stops answering without closing anything (frozen, cut off: no FIN ever
+    comes) is noticed by the follower's pings, and followed again once it answers."""
+    import redis.asyncio
+
+    from aichatflow.server.redis_cooldowns import RedisCooldowns
+
+    ping = 0.2
+    with redis_process(tmp_path) as url:
+        admin = redis.asyncio.Redis.from_url(url)
+        pid = int((await admin.info("server"))["process_id"])
+        await admin.aclose()
+        shared = RedisCooldowns(Cooldowns(), url, ping_every=ping, retry=0.1)
+        shared.start()
+        try:
+            await subscribers(url, 1)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                took = await eventually(
+                    lambda: any(r.name == "aichatflow.cooldowns" for r in server_logs.records),
+                    "the silence is noticed",
+                )
+                assert took >= 2 * ping  # pings went unanswered first
+                assert "unreachable" in server_logs.records[-1].getMessage()
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await eventually(
+                lambda: any("reachable again" in r.getMessage() for r in server_logs.records),
+                "it follows again",
+            )
+            await subscribers(url, 1)
+        finally:
+            await shared.aclose()
