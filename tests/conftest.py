@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from aichatflow.config import Settings
 from aichatflow.server import create_app
 from tests.support import cpython_ast_guard
+from tests.support.nginx import Nginx, nginx_for, require_nginx
 from tests.support.redis_server import redis_process
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
@@ -96,3 +98,18 @@ def fake() -> Iterator[FakeUpstream]:
     with fake_upstream() as upstream:
         yield upstream
     assert not upstream.errors, upstream.errors
+
+
+@pytest.fixture
+def nginx() -> Iterator[Callable[..., Nginx]]:
+    """``nginx([port, ...], read_timeout=60.0)`` → a real nginx on a free loopback port,
+    round robin over those ``127.0.0.1`` ports, nginx's default buffering on
+    (``tests/support/nginx.py``); stopped, no process left, at the end of the test. Skipped, or
+    failed under ``AICHATFLOW_REQUIRE_PEERS=1``, when nginx is not installed."""
+    require_nginx()
+    with ExitStack() as running:
+
+        def start(ports: Sequence[int], *, read_timeout: float = 60.0) -> Nginx:
+            return running.enter_context(nginx_for(ports, read_timeout=read_timeout))
+
+        yield start
