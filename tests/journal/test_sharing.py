@@ -71,6 +71,14 @@ def text_of(frames: list[Any]) -> str:
     return "".join(orjson.loads(f.data)["text"] for f in frames if f.event == "text")
 
 
+def metric(url: str, series: str) -> float:
+    text = httpx.get(url + "/metrics", headers=A, timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{series} not in /metrics")
+
+
 async def test_twenty_identical_deterministic_requests_share_one_upstream_call(
     make_server: Any, fake: FakeUpstream
 ) -> None:
@@ -90,6 +98,7 @@ async def test_twenty_identical_deterministic_requests_share_one_upstream_call(
     starts = [orjson.loads(frames[0].data) for _, frames in results]
     assert len({s["stream_id"] for s in starts}) == 1
     assert sum(1 for s in starts if s.get("shared")) == 19
+    assert metric(server.url, 'aichatflow_shared_streams_total{kind="joined"}') == 19
 
 
 async def test_a_reader_leaving_does_not_stop_the_others(
@@ -149,6 +158,7 @@ async def test_cache_replays_a_finished_answer_without_the_upstream(
     assert fake.attempts == 2
     assert "x-aichatflow-cache" not in r1.headers
     assert r2.headers["x-aichatflow-cache"] == "hit"
+    assert metric(server.url, 'aichatflow_shared_streams_total{kind="cache_hit"}') == 1
     assert "x-aichatflow-cache" not in r3.headers
     if path == "/api/chat":
         assert orjson.loads(f2[0].data)["cached"] is True

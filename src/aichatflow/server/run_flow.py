@@ -89,6 +89,8 @@ class RunFlow:
             await self._refuse(response, admission, exc)
         if joined is not None:
             stream_id, cached = joined
+            if parts.metrics is not None:
+                parts.metrics.shared("cache_hit" if cached else "joined")
             await aclose_quietly(response.source)
             reader = self._reader(response, stream_id, shared=not cached, cached=cached)
             await stream_admitted(
