@@ -149,7 +149,7 @@ class Loads:
         try:
             result = run_loadgen(self.servers[name], "/api/chat", *args, timeout=timeout)
         except Exception as exc:  # a load generator that failed: every stream failed
-            streams = int(args[args.index("--streams") + 1])  # type: ignore[call-overload]
+            streams = int(str(args[args.index("--streams") + 1]))
             result = {"streams": streams, "ok_streams": 0, "failures": [f"{exc}"[:300]]}
         result.update(stack=name, background_busy_pct=busy)
         if redis is not None and result.get("events"):
