@@ -15,7 +15,7 @@ import pytest
 
 from aichatflow.journal import Entry, ProducerLost, RunInfo
 from aichatflow.journal.redis_journal import JournalUnavailable, RedisJournal
-from aichatflow.server.redis_client import TIMEOUT, redis_client
+from aichatflow.redis_client import TIMEOUT, redis_client
 from tests.journal.conftest import new_run
 from tests.journal.test_contract import WAIT, done, flat, read_all, shape, text
 from tests.support.processes import free_port

@@ -121,7 +121,8 @@ def test_native_stream_carries_litellm_text_exactly(
     assert "".join(texts) == MOCK_TEXT  # exactly once, in order, nothing added or lost
 
     sid = headers["x-request-id"]
-    assert [e.id for e in events] == [f"{sid}.{i}" for i in range(len(events))]
+    # ids are event positions: the upstream's start is position 1 and makes no frame
+    assert [e.id for e in events] == [f"{sid}.{i}" for i in [0, *range(2, len(events) + 1)]]
 
     done = events[-1].json()
     assert done["finish_reason"] == "stop"

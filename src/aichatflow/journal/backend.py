@@ -82,6 +82,9 @@ class Journal(Protocol):
     kind: str
     """``memory`` or ``redis``."""
     stores_bytes: bool
+    shared: bool
+    """Whether other instances read this journal (Redis): at shutdown its producers then
+    finish their answers within the grace, for readers who resume elsewhere."""
     """Whether entries must carry their bytes (``Entry.data``); the memory journal keeps the
     events themselves and needs none, so its producers never encode."""
 

@@ -25,7 +25,7 @@ def build_journal(settings: Settings) -> Journal | None:
             cache_max_bytes=settings.cache.max_bytes,
         )
     from ..errors import ConfigError
-    from ..server.redis_client import require_redis_client
+    from ..redis_client import require_redis_client
 
     url = config.url or settings.limits.storage
     if not url.startswith(("redis://", "rediss://", "unix://")):

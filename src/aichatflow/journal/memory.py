@@ -68,6 +68,7 @@ class MemoryJournal:
 
     kind = "memory"
     stores_bytes = False
+    shared = False
 
     def __init__(
         self,

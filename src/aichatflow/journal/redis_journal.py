@@ -45,8 +45,8 @@ import orjson
 
 from ..errors import OverCapacity
 from ..redaction import redact_url
-from ..server.redis_client import TIMEOUT, describe_error, redis_client
-from ..server.throttled_log import ThrottledWarning
+from ..redis_client import TIMEOUT, describe_error, redis_client
+from ..throttled_log import ThrottledWarning
 from .backend import Entry, ProducerLost, ResumeExpired, RunInfo, State
 from .redis_scripts import APPEND, BEAT, END, KEEP, LOCATE, STOP, SWAP
 
@@ -77,6 +77,7 @@ class RedisJournal:
 
     kind = "redis"
     stores_bytes = True
+    shared = True
 
     def __init__(
         self,

@@ -227,7 +227,14 @@ class Runs:
         outcome: StreamOutcome | None = None
         try:
             outcome = await run_stream(
-                None, feed.send, source, feed, self.limits, stream_id=stream_id, record=record
+                None,
+                feed.send,
+                source,
+                feed,
+                self.limits,
+                stream_id=stream_id,
+                record=record,
+                lingers=self.journal.shared,
             )
         finally:
             self.live.pop(stream_id, None)

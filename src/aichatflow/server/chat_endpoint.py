@@ -46,7 +46,7 @@ from .gate import EXCHANGE, Exchange, Gate, Parts, RouteLabels
 from .hosts import HostPolicy
 from .production import Admission
 from .run_flow import RunFlow
-from .throttled_log import ThrottledWarning
+from ..throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
 _SLOW_BODIES = ThrottledWarning(log, "408 answered to %d more slow request bodies")

@@ -43,7 +43,7 @@ from ..events import StreamError
 from ..stream.reset import reset_transport
 from .connection_cap import REFUSED, ConnectionCap, default_max_connections
 from .errors import error_event, render_error
-from .throttled_log import ThrottledWarning
+from ..throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
 

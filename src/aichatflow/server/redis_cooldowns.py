@@ -36,8 +36,8 @@ from ..config import Settings
 from ..providers.fallback import Cooldowns
 from ..providers.registry import Registry
 from ..redaction import redact_url
-from .redis_client import NAMESPACE, describe_error, redis_client, require_redis_client
-from .throttled_log import ThrottledWarning
+from ..redis_client import NAMESPACE, describe_error, redis_client, require_redis_client
+from ..throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.cooldowns")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ...config import Settings
 from ..production import Limiter
-from ..redis_client import require_redis_client
+from ...redis_client import require_redis_client
 from .memory import MemoryLimiter
 
 PER_WORKER_WARNING = (

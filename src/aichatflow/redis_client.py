@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..redaction import redact, redact_url
+from .errors import ConfigError
+from .redaction import redact, redact_url
 
 TIMEOUT = 2.0
 """Seconds to connect or to wait for an answer: past it, the request fails closed."""
