@@ -3,9 +3,10 @@
 The layers, each importing only from itself and the ones it names (``docs/architecture.md``):
 
 * the ground floor: ``events``, ``errors``, ``messages``, ``chat_stream``, ``transcript``,
-  ``config`` and ``journal_settings`` (settings as data), ``request_record``, ``redis_client``
-  and ``throttled_log`` (shared by the server and the journal) and ``_lazy``; and ``sse/``, which imports
-  nothing of aichatflow outside itself, so it can be used alone the way httpx-sse is;
+  ``config`` and ``journal_settings`` (settings as data), ``request_record``,
+  ``redis_client`` and ``throttled_log`` (shared by the server and the journal) and ``_lazy``;
+  and ``sse/``, which imports nothing of aichatflow outside itself, so it can be used alone
+  the way httpx-sse is;
 * ``providers/``: upstream APIs → ``ChatEvent`` (no stream engine, no dialect, no server);
 * ``dialects/``: ``ChatEvent`` → bytes; ``stream/``: the engine, which writes dialects;
 * ``journal/``: runs that outlive their connection, streamed by the engine into a journal;
