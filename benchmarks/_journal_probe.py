@@ -40,8 +40,9 @@ def chat_body(tokens: int, model: str = "fast/x") -> dict[str, Any]:
 
 def memory_journal_bytes(tokens: int, burst: int) -> dict[str, Any]:
     """One ``tokens``-token mock run (``burst`` tokens per batch) into a ``MemoryJournal``:
-    entries, their bytes (what the journal's bounds count), and the Python objects holding
-    them (each entry is an ``Entry`` and a ``bytes``; plus a list slot)."""
+    entries, the bytes the journal's bounds count (``memory.held_bytes``: an estimate), and
+    what the run's entries really hold, measured with ``tracemalloc`` (the events are kept
+    as objects, not encoded)."""
     from aichatflow.journal.backend import RunInfo
     from aichatflow.journal.memory import MemoryJournal
     from aichatflow.journal.run import Runs
@@ -50,15 +51,21 @@ def memory_journal_bytes(tokens: int, burst: int) -> dict[str, Any]:
     from aichatflow.stream.limits import StreamLimits
 
     async def measure() -> dict[str, Any]:
+        import tracemalloc
+
         journal = MemoryJournal()
         runs = Runs(journal, StreamLimits())
         provider = MockProvider("fast", {**FAST, "burst": burst})
         request = ChatRequest.model_validate({**chat_body(tokens), "model": "x"})
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
         run = await runs.start(provider.stream(request), RunInfo("bench-journal-000", "", "x"))
         assert run.task is not None
         await run.task
-        entries = [entry async for entry in journal.read("bench-journal-000", 0)]
-        resident = sum(sys.getsizeof(e) + sys.getsizeof(e.data) + 8 for e in entries)
+        del run
+        resident = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        entries = [e async for batch in journal.read("bench-journal-000", 0) for e in batch]
         return {
             "tokens": tokens,
             "burst": burst,

@@ -34,14 +34,16 @@ def build_journal(settings: Settings) -> Journal | None:
         )
     require_redis_client(url)
     from .redis_journal import RedisJournal
+    from .relay import RelayedJournal
 
-    journal: Journal = RedisJournal(
+    redis = RedisJournal(
         url,
         ttl=config.ttl,
         heartbeat=settings.stream.heartbeat,
         max_duration=settings.stream.max_duration,
         cache_max_bytes=settings.cache.max_bytes,
     )
+    journal: Journal = RelayedJournal(redis)
     return journal
 
 

@@ -26,6 +26,24 @@ if stop == '1' then return 0 end
 return 1
 """
 
+APPEND_MANY = """
+-- KEYS: s, i, l. ARGV: maxlen, length, bytes, lease ms, stream ttl ms (0: keep the stream's
+-- expiry), then (first, count, data) for each entry. Returns 1 to go on, 0 when a stop was
+-- asked or the run is gone: ``APPEND`` for every entry the producer wrote since the last
+-- round trip (``relay.py``), still one round trip.
+local stop = redis.call('HGET', KEYS[2], 'stop')
+if not stop then return 0 end
+for i = 6, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. ARGV[i],
+             'n', ARGV[i + 1], 'd', ARGV[i + 2])
+end
+redis.call('HSET', KEYS[2], 'length', ARGV[2], 'bytes', ARGV[3])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+if stop == '1' then return 0 end
+return 1
+"""
+
 BEAT = """
 -- KEYS: i, l. ARGV: lease ms. Returns 1 to go on, 0 when a stop was asked or the run is gone.
 local stop = redis.call('HGET', KEYS[1], 'stop')
@@ -99,4 +117,13 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else
 return 1
 """
 
-__all__ = ["APPEND", "BEAT", "END", "KEEP", "LOCATE", "STOP", "SWAP"]
+__all__ = [
+    "APPEND",
+    "APPEND_MANY",
+    "BEAT",
+    "END",
+    "KEEP",
+    "LOCATE",
+    "STOP",
+    "SWAP",
+]

@@ -117,9 +117,9 @@ class JournalFeed(DialectState):
             for event in batch:
                 self.builder.add(event)
         count = len(batch)
-        if self.encode:
+        if self.encode:  # the bytes for Redis, the events for readers in this process
             data = encode_batch(batch)
-            self._entry = Entry(self.seq + 1, count, data)
+            self._entry = Entry(self.seq + 1, count, data, batch)
         else:
             data = b"+"  # the engine writes only a non-empty body; the entry has the events
             self._entry = Entry(self.seq + 1, count, b"", batch)
@@ -146,8 +146,8 @@ class JournalFeed(DialectState):
         if not message.get("more_body", False):
             entry = self._entry
             assert entry is not None
+            self.ended = True  # once tried: a failed end is not retried by ``Runs._lose``
             await journal.end(stream_id, entry)
-            self.ended = True
             return
         if message["body"]:
             entry = self._entry
