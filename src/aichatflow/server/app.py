@@ -1,7 +1,9 @@
 """``create_app(settings)``: the Starlette app behind ``aichatflow serve``.
 
 The lifespan owns the provider registry (and so every upstream HTTP client): it is built at
-start-up, where a bad config fails loudly, and closed at shutdown. Streams in flight at shutdown
+start-up, where a bad config fails loudly, and closed at shutdown. It opens the conversation
+store too (``app.state.store``; ``None`` with ``[store] url = "off"``), migrating its schema
+first when ``[store] upgrade``, and closes it at shutdown. Streams in flight at shutdown
 are ended by ``aichatflow.server.runner`` with a ``server_shutting_down`` frame before uvicorn
 waits for connections to close.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,6 +28,7 @@ from . import routes
 from .access_log import AccessLog
 from .auth import build_keys, mint_ticket
 from .chat_endpoint import ChatApp, ChatEndpoint
+from .conversations import conversation_routes
 from .cors import build_cors
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .gate import Parts
@@ -32,6 +36,9 @@ from .hosts import HostPolicy
 from .limits import build_limiter
 from .metrics import build_metrics
 from .page_headers import PageFiles
+
+if TYPE_CHECKING:
+    from ..store.conversations import ConversationStore
 
 
 def production_parts(settings: Settings, registry: Registry | None = None) -> Parts:
@@ -46,6 +53,19 @@ def production_parts(settings: Settings, registry: Registry | None = None) -> Pa
     )
 
 
+async def open_store(settings: Settings) -> ConversationStore | None:
+    """The conversation store ``[store]`` asks for (migrated when ``upgrade``), or ``None``
+    when it is ``"off"``. SQLAlchemy loads only here, and only when a store is configured."""
+    if not settings.store.enabled:
+        return None
+    from ..store.conversations import ConversationStore
+
+    config = settings.store
+    return await ConversationStore.open(
+        config.url, upgrade=config.upgrade, pool_size=config.pool_size
+    )
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
     """Build the app. Pass ``registry`` to use providers built elsewhere (tests, embedding)."""
     settings = settings or Settings.load()
@@ -55,9 +75,13 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await open_store(settings)
+        app.state.store = store
         try:
             yield
         finally:
+            if store is not None:
+                await store.aclose()
             if parts.limiter is not None:
                 await parts.limiter.aclose()
             if parts.keys is not None:
@@ -82,6 +106,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/v1/models/{model_id:path}", routes.retrieve_model, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Mount("/static", PageFiles(directory=routes.STATIC), name="static"),
+            *(conversation_routes() if settings.store.enabled else []),
             *(
                 [Route("/metrics", parts.metrics.endpoint, methods=["GET"])]
                 if parts.metrics
@@ -96,10 +121,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.store = None
     app.state.registry = registry
     app.state.keys = parts.keys
     app.state.limits = StreamLimits(**settings.stream.model_dump())
     return app
 
 
-__all__ = ["create_app", "production_parts"]
+__all__ = ["create_app", "open_store", "production_parts"]
