@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from aichatflow.config import Settings
 from aichatflow.server import create_app
 from tests.support import cpython_ast_guard
+from tests.support.postgres_server import postgres_process
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
 
@@ -77,6 +78,15 @@ def start_server(server_logs: LogCapture) -> Iterator[Any]:
     yield start
     for cm in reversed(started):
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL on a free loopback port for the session, as the URL of its
+    ``postgres`` database (tests make their own: ``postgres_server.create_database``);
+    skipped, or failed under ``AICHATFLOW_REQUIRE_PEERS=1``, when not installed."""
+    with postgres_process() as url:
+        yield url
 
 
 @pytest.fixture
