@@ -6,15 +6,16 @@ foreign keys (off by default in SQLite, and the cascade from a conversation to i
 needs them) and ``synchronous=NORMAL`` (safe with WAL; a crash loses at most the last commits,
 never the database).
 
-Why one ``asyncio.Lock`` per store for SQLite writes: SQLite has one writer at a time per
-database. Fifty concurrent turns on fifty pooled connections would each start a transaction,
-and a transaction that read before it wrote cannot wait for the write lock (SQLite returns
-``database is locked`` at once rather than deadlock, whatever ``busy_timeout`` says). So every
-write transaction of this process takes the lock first and starts with ``BEGIN IMMEDIATE``
-(it holds the write lock from its first statement, so it never has to upgrade); other
-processes on the same file (``serve --workers``) are waited for by ``busy_timeout``. A write is
-a few rows, milliseconds: queueing them costs less than retrying them, and reads (WAL) do not
-queue at all.
+Why every write begins ``IMMEDIATE``, and why one ``asyncio.Lock`` per store: SQLite has one
+writer at a time per database. A transaction that began deferred and read before it wrote (a
+turn that continues a conversation reads it first) cannot wait for the write lock: SQLite
+answers ``database is locked`` at once, whatever ``busy_timeout`` says, since waiting could
+deadlock. ``BEGIN IMMEDIATE`` takes the write lock at the start, where waiting is safe, so
+writers of other processes (``serve --workers``) simply wait (``busy_timeout``). Within one
+process the lock queues the writers in asyncio first: a waiting writer then holds no pooled
+connection and no driver thread, and is woken when the previous write commits instead of by
+SQLite's busy handler, which sleeps and polls. A write is a few rows, milliseconds; reads (WAL)
+take neither lock.
 
 PostgreSQL (``postgresql+asyncpg://``) writes concurrently, so its lock is a no-op; its pool is
 bounded (``pool_size``, no overflow): past it a query waits for a connection rather than
