@@ -7,6 +7,7 @@ The layers, each importing only from itself and the ones it names (``docs/archit
   nothing of aichatflow outside itself, so it can be used alone the way httpx-sse is;
 * ``providers/``: upstream APIs → ``ChatEvent`` (no stream engine, no dialect, no server);
 * ``dialects/``: ``ChatEvent`` → bytes; ``stream/``: the engine, which writes dialects;
+* ``store/``: stored conversations (only the ground floor below it);
 * ``server/``, then ``cli``.
 
 An import from a higher layer is what made ``import aichatflow.sse.decode`` load Starlette and
@@ -49,8 +50,9 @@ MAY_IMPORT = {
     "providers": {"ground", "sse", "providers"},
     "dialects": {"ground", "sse", "dialects"},
     "stream": {"ground", "sse", "dialects", "stream"},
-    "server": {"ground", "sse", "providers", "dialects", "stream", "server"},
-    "cli": {"ground", "sse", "providers", "dialects", "stream", "server", "cli"},
+    "store": {"ground", "store"},
+    "server": {"ground", "sse", "providers", "dialects", "stream", "store", "server"},
+    "cli": {"ground", "sse", "providers", "dialects", "stream", "store", "server", "cli"},
 }
 
 
@@ -147,6 +149,7 @@ LAZY_PACKAGES = [
     "aichatflow.stream",
     "aichatflow.dialects",
     "aichatflow.server",
+    "aichatflow.store",
     "aichatflow.providers",
     "aichatflow.providers.openai_compat",
     "aichatflow.providers.anthropic",
@@ -221,6 +224,7 @@ def _loaded_after(statement: str) -> set[str]:
             ("starlette", "aiohttp", "aichatflow.stream", "aichatflow.server"),
         ),
         ("from aichatflow import EventStreamResponse", ("aiohttp", "aichatflow.providers")),
+        ("from aichatflow.server import create_app", ("sqlalchemy", "alembic")),
     ],
 )
 def test_an_import_loads_only_what_it_needs(statement: str, absent: tuple[str, ...]) -> None:
