@@ -56,11 +56,14 @@ def server_logs() -> Iterator[LogCapture]:
 
 
 def make_settings(**data: Any) -> Settings:
-    """Settings for tests: no config file, no environment, no auto-detected providers (keys
-    or a local model on this machine would change what a test server offers) and no stored
-    conversations unless a test passes its own ``store`` (the default SQLite file would be
-    written in the working directory: the repository)."""
-    return Settings.load(env={}, overrides={"auto_detect": False, "store": {"url": "off"}, **data})
+    """Settings for tests: no config file, no environment, and no auto-detected providers
+    (keys or a local model on this machine would change what a test server offers), the
+    direct path (``[journal] backend = "off"``) unless a test asks for a journal, and no
+    stored conversations unless a test passes its own ``store`` (the default SQLite file would
+    be written in the working directory: the repository)."""
+    data.setdefault("journal", {"backend": "off"})
+    data.setdefault("store", {"url": "off"})
+    return Settings.load(env={}, overrides={"auto_detect": False, **data})
 
 
 @pytest.fixture

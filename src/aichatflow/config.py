@@ -75,6 +75,12 @@ TOML (every key optional)::
     rpm = 60                     # optional limits: rpm, tpm, max_streams
     disabled = false             # revoked: the same 401 as an unknown key
 
+    [journal]                    # runs that outlive their connection (docs/journal.md)
+    backend = "memory"           # or "off" (the direct path) or "redis" (several instances)
+    ttl = 600                    # seconds a finished run can be resumed
+    # url, max_stream_bytes, max_bytes: journal_settings.py; [stream] on_disconnect
+    # = "continue" | "cancel"; [dedup] mode; [cache] ttl, max_bytes
+
     [store]                      # stored conversations (docs/conversations.md)
     url = "sqlite+aiosqlite:///aichatflow.db"  # relative to the working directory;
                                  # "postgresql+asyncpg://user:pw@host/db" (pip install
@@ -110,6 +116,7 @@ comma-separated, hashed at load into more ``auth.keys``),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
 ``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE``,
+``AICHATFLOW_JOURNAL_<FIELD>``, ``AICHATFLOW_DEDUP_MODE``, ``AICHATFLOW_CACHE_TTL``,
 ``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
 password is printed only redacted) and ``AICHATFLOW_STORE_<FIELD>`` (e.g.
 ``AICHATFLOW_STORE_URL=postgresql+asyncpg://app:pw@db/app``, likewise redacted). Keys are read
@@ -131,6 +138,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .journal_settings import CacheSettings, DedupSettings, JournalSettings
 from .redaction import CREDENTIAL_NAME, REDACTED, redact_url
 
 ENV_PREFIX = "AICHATFLOW_"
@@ -146,6 +154,14 @@ class StreamSettings(BaseModel):
     send_timeout: float = Field(10.0, gt=0)
     heartbeat: float = Field(15.0, gt=0)
     retry_ms: int = Field(2000, ge=0)
+    on_disconnect: Literal["auto", "continue", "cancel"] = "auto"
+    """What a run does when its last reader leaves: ``continue`` (the answer finishes and is
+    kept: the default with a journal) or ``cancel`` (the upstream is closed: the default, and
+    the only choice, without one). Not a timer: ``StreamLimits`` does not take it."""
+
+    def limits(self) -> dict[str, Any]:
+        """The fields the engine's ``StreamLimits`` takes."""
+        return self.model_dump(exclude={"on_disconnect"})
 
 
 class FallbackSettings(BaseModel):
@@ -388,6 +404,9 @@ class Settings(BaseModel):
     cors: CorsSettings = CorsSettings()
     log_format: Literal["text", "json"] = "text"
     """The access log's form (logger ``aichatflow.access``): one line per finished request."""
+    journal: JournalSettings = JournalSettings()
+    dedup: DedupSettings = DedupSettings()
+    cache: CacheSettings = CacheSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Provider tables without their keys (``repr`` and ``str`` show this): ``api_key``
@@ -505,6 +524,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("limits", LimitsSettings),
         ("metrics", MetricsSettings),
         ("cors", CorsSettings),
+        ("journal", JournalSettings),
+        ("dedup", DedupSettings),
+        ("cache", CacheSettings),
         ("store", StoreSettings),
     )
     for table, model in tables:

@@ -130,6 +130,21 @@ ERRORS: Mapping[str, ErrorKind] = MappingProxyType(
         # The stream itself.
         "stream_too_long": ErrorKind(504, True, "the stream reached `[stream] max_duration`"),
         "cancelled": ErrorKind(499, False, "the stream was cancelled"),
+        # Resuming a journaled stream (docs/journal.md).
+        "unknown_stream": ErrorKind(
+            404,
+            False,
+            "no stream by that id for this key (never existed, long forgotten, or another "
+            "key's: the same answer for all three)",
+        ),
+        "resume_expired": ErrorKind(
+            410, False, "the stream existed but is no longer kept; send the request again"
+        ),
+        "producer_lost": ErrorKind(
+            503,
+            True,
+            "the server generating the answer stopped without ending it; send the request again",
+        ),
         "server_shutting_down": ErrorKind(
             503,
             True,

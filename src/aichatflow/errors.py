@@ -7,6 +7,7 @@
     ├── RequestError                     bad_request           (the caller's request)
     │   ├── BodyTimeout                  request_timeout       (a body that never ended)
     │   ├── UnknownModel                 unknown_model
+    │   ├── UnknownStream                unknown_stream
     │   ├── BodyTooLarge                 body_too_large
     │   ├── UnsupportedMediaType         unsupported_media_type (a body not sent as JSON)
     │   ├── ConversationNotFound         not_found             (unknown, or another key's)
@@ -116,6 +117,16 @@ class UnknownModel(RequestError):
         hint = f"; known providers and aliases: {listed}" if listed else ""
         super().__init__(f"unknown model {model!r}{hint}")
         self.model = model
+
+
+class UnknownStream(RequestError):
+    """A resume or Stop for a stream this key cannot see: one answer (and one message) for an
+    id that never existed and for another key's, so the answer is no existence oracle."""
+
+    code = "unknown_stream"
+
+    def __init__(self) -> None:
+        super().__init__("no such stream")
 
 
 class BodyTimeout(RequestError):
@@ -406,6 +417,7 @@ __all__ = [
     "RequestError",
     "Unauthorized",
     "UnknownModel",
+    "UnknownStream",
     "UnsupportedMediaType",
     "UpstreamAuth",
     "UpstreamBadRequest",

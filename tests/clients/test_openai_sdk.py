@@ -467,7 +467,9 @@ def test_native_stream_frames_parse_with_httpx_sse(client: OpenAI, server: Runni
 
     sids, seqs = split_ids(events)
     assert sids == {sid}
-    assert seqs == list(range(len(events)))  # strictly increasing, no gap
+    # positions of events: the upstream's own start is position 1 (it makes no frame), then
+    # one frame per event here
+    assert seqs == [0, *range(2, len(events) + 1)]
 
     names = [e.event for e in events]
     assert names[-1] == "done"
@@ -496,7 +498,7 @@ def test_native_reasoning_frames(server: RunningServer) -> None:
     assert set(names[1:first_text]) == {"reasoning"}
     assert set(names[first_text:-1]) == {"text"}
     _, seqs = split_ids(events)
-    assert seqs == list(range(len(events)))
+    assert seqs == [0, *range(2, len(events) + 1)]
     reasoning = "".join(e.json()["text"] for e in events if e.event == "reasoning")
     assert reasoning.startswith("The user wrote")
     assert events[-1].json()["usage"]["reasoning_tokens"] == first_text - 1
@@ -508,7 +510,7 @@ def test_native_error_frame_ends_the_stream(server: RunningServer) -> None:
     names = [e.event for e in events]
     assert names == ["start", "text", "text", "text", "error"]
     _, seqs = split_ids(events)
-    assert seqs == [0, 1, 2, 3, 4]
+    assert seqs == [0, 2, 3, 4, 5]
     assert events[-1].json() == {
         "code": "upstream_overloaded",
         "message": "flaky: injected failure",

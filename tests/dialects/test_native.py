@@ -1,5 +1,6 @@
-"""The native dialect's frames: numbered ids, runs of one kind merged, nothing after the
-terminal frame, no text able to forge a frame, reasoning signatures never merged."""
+"""The native dialect's frames: ids that are event positions, runs of one kind merged,
+nothing after the terminal frame, no text able to forge a frame, reasoning signatures never
+merged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from aichatflow.dialects import NativeDialect
 from aichatflow.sse import SSEDecoder
 
 
-def test_native_dialect_merges_text_runs_and_numbers_frames() -> None:
+def test_native_dialect_merges_text_runs_and_ids_frames_by_event_position() -> None:
+    """A frame's id is the position of its last event: merged runs skip numbers, so the same
+    position means the same event in every response (what resuming relies on)."""
     d = NativeDialect("sid", "m/x")
     body = d.open() + d.render(
         [
@@ -26,10 +29,10 @@ def test_native_dialect_merges_text_runs_and_numbers_frames() -> None:
     events = SSEDecoder().feed(body)
     assert [(e.event, e.id) for e in events] == [
         ("start", "sid.0"),
-        ("reasoning", "sid.1"),
-        ("text", "sid.2"),
-        ("usage", "sid.3"),
-        ("done", "sid.4"),
+        ("reasoning", "sid.2"),
+        ("text", "sid.4"),
+        ("usage", "sid.5"),
+        ("done", "sid.6"),
     ]
     assert orjson.loads(events[2].data) == {"text": "Hello"}
     assert orjson.loads(events[4].data)["usage"]["output_tokens"] == 2

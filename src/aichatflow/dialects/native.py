@@ -6,6 +6,12 @@ general checked encoder in ``aichatflow.sse`` is not needed on this hot path.
 
 Consecutive text (or reasoning) deltas of one batch are merged into one frame: when the client
 reads slower than the provider writes, what piled up goes out as one frame, not hundreds.
+
+A frame's id is ``<stream_id>.<position>``, the position of the last event it carries, counting
+every event of the stream from 1 (events that make no frame, such as ``start``, count too). So
+ids grow strictly but may skip numbers where deltas were merged, and a position means the same
+in every response: a reader resuming after ``<stream_id>.k`` from a journal (``journal/``) gets
+exactly the events after the k-th, however they were batched the first time.
 """
 
 from __future__ import annotations
@@ -66,28 +72,42 @@ class NativeDialect(ChatEventDialect):
         """The ``provider/model`` expected to answer, announced in ``start``; if another one
         answers (a fallback), a ``model`` frame says so as soon as it starts."""
         self.seq = 0
+        """The position of the last event rendered (the module docstring)."""
+        self.resumed = False
+        self.start_fields: dict[str, Any] = {}
+        """More fields of the ``start`` frame (a conversation id, ``shared``, ``cached``)."""
         self._sid = stream_id.encode("ascii")
+
+    def resume(self, after: int) -> None:
+        """This response continues the stream after position ``after``: it opens with the
+        ``retry`` hint and that id only (no second ``start`` event), then the events after it."""
+        self.seq = after
+        self.resumed = True
 
     def headers(self) -> Headers:
         request_id = (b"x-request-id", self.request_id.encode("ascii"))
         return [*SSE_HEADERS, request_id, *self.extra_headers]
 
     def open(self) -> bytes:
+        if self.resumed:
+            return b"retry: %d\nid: %s.%d\n\n" % (self.retry_ms, self._sid, self.seq)
         start: dict[str, Any] = {"stream_id": self.stream_id, "model": self.model}
         if self.deployment is not None:
             start["deployment"] = self.deployment
+        if self.start_fields:
+            start.update(self.start_fields)
         data = _dumps(start)
         return b"retry: %d\nid: %s.0\nevent: start\ndata: %s\n\n" % (self.retry_ms, self._sid, data)
 
     def _frame(self, event: bytes, data: bytes) -> bytes:
-        self.seq += 1
+        """A frame for the event at the current position."""
         return b"id: %s.%d\nevent: %s\ndata: %s\n\n" % (self._sid, self.seq, event, data)
 
-    def _text(self, event: bytes, text: str) -> bytes:
-        self.seq += 1
+    def _text(self, event: bytes, text: str, seq: int) -> bytes:
+        """A text (or reasoning) frame ending at position ``seq``."""
         return b'id: %s.%d\nevent: %s\ndata: {"text":%s}\n\n' % (
             self._sid,
-            self.seq,
+            seq,
             event,
             _dumps(text),
         )
@@ -100,31 +120,33 @@ class NativeDialect(ChatEventDialect):
             cls = event.__class__
             if cls is TextDelta:
                 self.content = True
-                return self._text(b"text", event.text)  # type: ignore[union-attr]
+                self.seq += 1
+                return self._text(b"text", event.text, self.seq)  # type: ignore[union-attr]
         self.content = False
         out: list[bytes] = []
         run: list[str] = []
         run_cls: type | None = None
         for event in batch:
+            self.seq += 1
             cls = event.__class__
             if cls is TextDelta or (
                 cls is ReasoningDelta and not (event.signature or event.redacted)  # type: ignore[union-attr]
             ):
                 self.content = True
                 if cls is not run_cls and run:
-                    out.append(self._text(_NAME[run_cls], "".join(run)))
+                    out.append(self._text(_NAME[run_cls], "".join(run), self.seq - 1))
                     run = []
                 run_cls = cls
                 run.append(event.text)  # type: ignore[union-attr]
                 continue
             if run:
-                out.append(self._text(_NAME[run_cls], "".join(run)))
+                out.append(self._text(_NAME[run_cls], "".join(run), self.seq - 1))
                 run = []
                 run_cls = None
             if self._other(event, out):
                 break
         if run:
-            out.append(self._text(_NAME[run_cls], "".join(run)))
+            out.append(self._text(_NAME[run_cls], "".join(run), self.seq))
         return b"".join(out)
 
     def _other(self, event: ChatEvent, out: list[bytes]) -> bool:

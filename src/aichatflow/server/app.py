@@ -21,6 +21,8 @@ from starlette.routing import Mount, Route
 from ..config import Settings
 from ..dialects.anthropic_request import parse_messages_request
 from ..errors import AIChatFlowError
+from ..journal.build import build_journal
+from ..journal.run import Runs
 from ..providers.build import build_registry
 from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
@@ -36,6 +38,8 @@ from .hosts import HostPolicy
 from .limits import build_limiter
 from .metrics import build_metrics
 from .page_headers import PageFiles
+from .resume import resume_stream, stop_stream
+from .run_flow import RunFlow
 
 if TYPE_CHECKING:
     from ..store.conversations import ConversationStore
@@ -80,6 +84,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         try:
             yield
         finally:
+            if runs is not None:
+                await runs.aclose()
             if store is not None:
                 await store.aclose()
             if parts.limiter is not None:
@@ -88,6 +94,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 await parts.keys.aclose()
             if own_registry:
                 await registry.aclose()
+
+    limits = StreamLimits(**settings.stream.limits())
+    journal = build_journal(settings)
+    runs = Runs(journal, limits) if journal is not None else None
+    run_flow = RunFlow(runs, settings) if runs is not None else None
 
     native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
     anthropic = ChatEndpoint(routes.anthropic_chat, parse_messages_request)
@@ -100,6 +111,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/api/config", routes.page_config, methods=["GET"]),
             Route("/api/tickets", mint_ticket, methods=["POST"]),
             Route("/api/chat", native, methods=["POST"]),
+            *(
+                [
+                    Route("/api/chat/{stream_id}/stream", resume_stream, methods=["GET"]),
+                    Route("/api/chat/{stream_id}/stop", stop_stream, methods=["POST"]),
+                ]
+                if run_flow is not None
+                else []
+            ),
             Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/messages", anthropic, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),
@@ -124,7 +143,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.store = None
     app.state.registry = registry
     app.state.keys = parts.keys
-    app.state.limits = StreamLimits(**settings.stream.model_dump())
+    app.state.limits = limits
+    app.state.run_flow = run_flow
     return app
 
 

@@ -45,6 +45,7 @@ from .errors import INTERNAL_ERROR, send_error
 from .gate import EXCHANGE, Exchange, Gate, Parts, RouteLabels
 from .hosts import HostPolicy
 from .production import Admission
+from .run_flow import RunFlow
 from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
@@ -195,12 +196,19 @@ class ChatEndpoint:
         prepared = await self._prepare(scope, receive, send, parts, exchange)
         if prepared is None:
             return
-        response, admission = prepared
-        await stream_admitted(scope, receive, send, parts, response, admission, exchange.record)
+        response, admission, chat = prepared
+        flow: RunFlow | None = getattr(scope["app"].state, "run_flow", None)
+        if flow is None:
+            await stream_admitted(scope, receive, send, parts, response, admission, exchange.record)
+            return
+        try:
+            await flow.serve(scope, receive, send, parts, response, admission, exchange, chat)
+        except AIChatFlowError as exc:  # refused before the stream started (run_flow.py)
+            await send_error(scope, send, exc, exchange.headers)
 
     async def _prepare(
         self, scope: Scope, receive: Receive, send: Send, parts: Parts, exchange: Exchange
-    ) -> tuple[EventStreamResponse, Admission | None] | None:
+    ) -> tuple[EventStreamResponse, Admission | None, ChatRequest] | None:
         """Everything before the stream, in its own frame so the body is freed before it."""
         state = scope["app"].state
         try:
@@ -217,7 +225,7 @@ class ChatEndpoint:
                 parts.keys.authorize_model(exchange.caller, chat.model)
             response = self.build(state.registry, state.limits, chat)
             admission = await admit(parts, settings, exchange, chat, response, len(body))
-            return response, admission
+            return response, admission, chat
         except ClientLeft:
             return None
         except AIChatFlowError as exc:

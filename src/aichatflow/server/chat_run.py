@@ -82,8 +82,12 @@ async def stream_admitted(
     response: EventStreamResponse,
     admission: Admission | None,
     record: RequestRecord,
+    *,
+    charge: bool = True,
 ) -> None:
-    """Run the stream; then, whatever happened, release and record it."""
+    """Run the stream; then, whatever happened, release and record it. ``charge`` False: the
+    tokens were spent by another request's run (a shared or cached answer), so none are
+    charged to this one's key."""
     metrics = parts.metrics
     if metrics is not None:
         metrics.stream_opened(record.route)
@@ -92,15 +96,16 @@ async def stream_admitted(
     finally:
         if metrics is not None:
             metrics.stream_closed(record.route)
-        _record_outcome(record, response)
+        record_outcome(record, response)
         if admission is not None:
             used = None
-            if record.input_tokens is not None or record.output_tokens is not None:
+            if charge and (record.input_tokens is not None or record.output_tokens is not None):
                 used = (record.input_tokens or 0) + (record.output_tokens or 0)
             await admission.release(used)
 
 
-def _record_outcome(record: RequestRecord, response: EventStreamResponse) -> None:
+def record_outcome(record: RequestRecord, response: EventStreamResponse) -> None:
+    """Fill ``record`` from how ``response`` ended."""
     outcome: StreamOutcome | None = response.outcome
     dialect = response.dialect
     record.deployment = dialect.answered_by or record.deployment
@@ -131,4 +136,4 @@ def bare_exchange(scope: Scope) -> Exchange:
     return Exchange(record, Caller(None, client_ip))
 
 
-__all__ = ["admit", "bare_exchange", "reserved_tokens", "stream_admitted"]
+__all__ = ["admit", "bare_exchange", "record_outcome", "reserved_tokens", "stream_admitted"]

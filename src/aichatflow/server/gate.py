@@ -52,6 +52,9 @@ class Exchange:
     id_given: bool = False
     """The request id came with the request; otherwise a stream may adopt its own id as the
     request's, so one id names both (``chat_run.admit``)."""
+    detached: bool = False
+    """The record is finished by a journal's run, not when the response ends: a run may go on
+    after its client left (``server/run_flow.py``), and its tokens belong in the same line."""
 
 
 @dataclass(slots=True)
@@ -159,9 +162,10 @@ class Gate:
                 record.key_id = exchange.caller.key_id
             await inner(scope, receive, self._wrap(send, exchange) if wrap else send)
         finally:
-            if record.ended is None:
-                record.ended = loop.time()
-            self._finished(record)
+            if not exchange.detached:
+                if record.ended is None:
+                    record.ended = loop.time()
+                self.finished(record)
             current_record.reset(token)
 
     @staticmethod
@@ -193,7 +197,8 @@ class Gate:
 
         return send_with_headers
 
-    def _finished(self, record: RequestRecord) -> None:
+    def finished(self, record: RequestRecord) -> None:
+        """Write the request's access log line and metrics (once it is over)."""
         parts = self.parts
         if parts.access_log is not None:
             parts.access_log.write(record)

@@ -110,6 +110,10 @@ class Metrics(Protocol):
         """A request was refused by a limit: ``scope`` is ``key``, ``ip`` or ``server``."""
         ...
 
+    def shared(self, kind: str) -> None:
+        """A request was answered from another's run: ``joined`` or ``cache_hit``."""
+        ...
+
     def request_finished(self, record: RequestRecord) -> None:
         """Everything else, from the record of a finished request."""
         ...

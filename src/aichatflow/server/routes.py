@@ -24,12 +24,21 @@ STATIC = Path(__file__).parent / "static"
 
 
 def native_chat(registry: Registry, limits: StreamLimits, chat: ChatRequest) -> EventStreamResponse:
-    """``POST /api/chat``: the native SSE protocol."""
+    """``POST /api/chat``: the native SSE protocol. ``conversation_id`` is the server's (a
+    stored conversation to continue, ``server/run_flow.py``), never sent upstream."""
     first = registry.plan(chat.model)[0]  # UnknownModel: 404 before any header
-    stream = registry.stream(chat)
+    stream = registry.stream(without_conversation(chat))
     stream_id = new_stream_id()
     dialect = NativeDialect(stream_id, chat.model, retry_ms=limits.retry_ms, deployment=first.name)
     return EventStreamResponse(stream, dialect=dialect, limits=limits, stream_id=stream_id)
+
+
+def without_conversation(chat: ChatRequest) -> ChatRequest:
+    """``chat`` without the native body's ``conversation_id`` (it is no upstream parameter)."""
+    extra = chat.model_extra
+    if not extra or "conversation_id" not in extra:
+        return chat
+    return ChatRequest.model_validate(chat.model_dump(exclude={"conversation_id"}))
 
 
 def openai_chat(registry: Registry, limits: StreamLimits, chat: ChatRequest) -> EventStreamResponse:

@@ -186,7 +186,7 @@ async def _watch_disconnect(receive: Receive, w: Watched) -> None:
 
 
 async def run_stream(
-    receive: Receive,
+    receive: Receive | None,
     send: Send,
     source: AsyncIterable[T] | ChatStream,
     dialect: Dialect[T],
@@ -198,7 +198,11 @@ async def run_stream(
     """Stream ``source`` to one ASGI connection in ``dialect``; returns how it ended.
 
     With ``record``, the times of the first content write and the gaps between content writes
-    are written into it (``RequestRecord``), and the end time once the stream ended."""
+    are written into it (``RequestRecord``), and the end time once the stream ended.
+
+    ``receive`` None means no client to watch: the journal's producer (``journal/run.py``)
+    streams to its journal this way; the watchdog then lets it finish within the shutdown
+    grace instead of ending it with the readers."""
     task = asyncio.current_task()
     assert task is not None
     dog = Watchdog.current()
@@ -210,13 +214,16 @@ async def run_stream(
         await run.fail("server_shutting_down", _MESSAGES["server_shutting_down"])
         run.outcome.writes, run.outcome.http_status = writer.writes, writer.status
         return run.outcome
-    run = _Run(dialect, writer, dog.watch(task, limits, writer), record)
+    run = _Run(dialect, writer, dog.watch(task, limits, writer, producer=receive is None), record)
     loop = asyncio.get_running_loop()
-    listener = loop.create_task(_watch_disconnect(receive, run.watched))
+    listener = None
+    if receive is not None:
+        listener = loop.create_task(_watch_disconnect(receive, run.watched))
     try:
         await _guarded(run, batches, task, stream_id)
     finally:
-        listener.cancel()
+        if listener is not None:
+            listener.cancel()
         writer.abandon()
         dog.forget(run.watched)
         if record is not None:

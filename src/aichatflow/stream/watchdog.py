@@ -57,12 +57,20 @@ class Progress:
 class Watched:
     """The watchdog's entry for one stream: what it reads, and the one thing it writes (why)."""
 
-    __slots__ = ("limits", "progress", "reason", "task", "timed_out", "writer")
+    __slots__ = ("limits", "producer", "progress", "reason", "task", "timed_out", "writer")
 
     def __init__(
-        self, task: asyncio.Task[Any], limits: StreamLimits, writer: StreamWriter, now: float
+        self,
+        task: asyncio.Task[Any],
+        limits: StreamLimits,
+        writer: StreamWriter,
+        now: float,
+        producer: bool = False,
     ) -> None:
         self.task = task
+        self.producer = producer
+        """A journal's producer (no client of its own): at shutdown it may finish its answer
+        within the grace, after the readers were told to go."""
         self.limits = limits
         self.writer = writer
         self.progress = Progress(now)
@@ -110,8 +118,15 @@ class Watchdog:
     def __len__(self) -> int:
         return len(self._streams)
 
-    def watch(self, task: asyncio.Task[Any], limits: StreamLimits, writer: StreamWriter) -> Watched:
-        w = Watched(task, limits, writer, self._loop.time())
+    def watch(
+        self,
+        task: asyncio.Task[Any],
+        limits: StreamLimits,
+        writer: StreamWriter,
+        *,
+        producer: bool = False,
+    ) -> Watched:
+        w = Watched(task, limits, writer, self._loop.time(), producer)
         self._streams.add(w)
         if limits.tick < self._interval:
             self._interval = limits.tick
@@ -129,19 +144,42 @@ class Watchdog:
             self._handle = None
             self._interval = 0.5
 
-    def abort_all(self, reason: Abort) -> int:
-        """End every live stream for ``reason`` (server shutdown). Returns how many."""
+    def abort_task(self, task: asyncio.Task[Any], reason: Abort) -> bool:
+        """End the stream run by ``task`` for ``reason`` (a Stop); False when none is live.
+        A walk over the live streams: Stop is rare, and no index is kept per stream for it."""
+        for w in self._streams:
+            if w.task is task:
+                w.abort(reason)
+                return True
+        return False
+
+    def abort_all(self, reason: Abort, *, producers: bool = True) -> int:
+        """End every live stream for ``reason`` (server shutdown), the journal's producers
+        too unless ``producers`` is False. Returns how many."""
         self.accepting = False
-        streams = list(self._streams)
+        streams = [w for w in self._streams if producers or not w.producer]
         for w in streams:
             w.abort(reason)
         return len(streams)
 
     async def drain(self, reason: Abort = "server_shutting_down", grace: float = 5.0) -> int:
-        """Abort every live stream and wait (up to ``grace``) until they have all ended."""
-        count = self.abort_all(reason)
-        deadline = self._loop.time() + grace
-        while self._streams and self._loop.time() < deadline:
+        """End every live stream and wait (up to ``grace``) until they have all ended.
+
+        Readers are told at once (their clients reconnect elsewhere); a journal's producers
+        keep writing their answers for most of the grace, so that a reader resuming on
+        another instance (a Redis journal) still gets the whole answer, and are ended only
+        when the grace is nearly over."""
+        loop = self._loop
+        start = loop.time()
+        count = self.abort_all(reason, producers=False)
+        producers_until = start + grace * 0.8
+        while any(w.producer for w in self._streams) and loop.time() < producers_until:
+            await asyncio.sleep(0.02)
+        for w in [w for w in self._streams if w.producer]:
+            w.abort(reason)
+            count += 1
+        deadline = start + grace
+        while self._streams and loop.time() < deadline:
             await asyncio.sleep(0.02)
         return count
 

@@ -83,6 +83,7 @@ class PrometheusMetrics:
         self._attempts = _Children(s.attempts)
         self._rate_limited = _Children(s.rate_limited)
         self._overhead = _Children(s.overhead)
+        self._shared = _Children(s.shared)
 
     def stream_opened(self, route: str) -> None:
         self._streams(route).inc()
@@ -92,6 +93,9 @@ class PrometheusMetrics:
 
     def rate_limited(self, scope: str) -> None:
         self._rate_limited(scope if scope in RATE_LIMIT_SCOPES else "other").inc()
+
+    def shared(self, kind: str) -> None:
+        self._shared(kind).inc()
 
     def wants_gaps(self) -> bool:
         return True

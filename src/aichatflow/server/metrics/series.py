@@ -102,6 +102,13 @@ class Series:
             ["scope"],
             registry=registry,
         )
+        self.shared = Counter(
+            "aichatflow_shared_streams",
+            "Requests answered from another request's run: joined (an identical live one, "
+            "de-duplication) or cache_hit (a finished one, the cache).",
+            ["kind"],
+            registry=registry,
+        )
         self.overhead = Histogram(
             "aichatflow_overhead_seconds",
             "From a request's arrival to its first upstream request being sent: the time "

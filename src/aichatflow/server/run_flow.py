@@ -1,0 +1,272 @@
+"""A chat request with a journal: start a run, or join the identical live one, or replay the
+cached answer; then read it (``journal/``, docs/journal.md).
+
+What goes through the journal: every native ``POST /api/chat`` (it can be resumed, stopped
+from anywhere and, with ``[stream] on_disconnect = "continue"``, finishes when its tab closed);
+and a request on the other chat routes only when it can be shared (``journal/fingerprint.py``:
+de-duplication and the cache). Anything else keeps the direct path: no run task for an answer
+that no one else could read.
+
+A run owns what its generation costs: the limits' admission (released when the run ends, not
+when its first reader leaves, since a continuing run still holds its stream) and the request
+record (its access log line and metrics are written once both the run and the request that
+started it are over). A joined or cached answer is a reader only: its request is admitted and
+logged on its own, and charged no tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from starlette.types import Receive, Scope, Send
+
+from ..chat_stream import ChatStream, aclose_quietly
+from ..config import Settings
+from ..dialects.native import NativeDialect
+from ..errors import OverCapacity
+from ..journal.backend import Journal, RunInfo
+from ..journal.fingerprint import fingerprint
+from ..journal.reader import reader_limits
+from ..journal.run import RunEnd, Runs
+from ..messages import ChatRequest
+from ..request_record import RequestRecord
+from ..stream.response import EventStreamResponse
+from .chat_run import record_outcome, stream_admitted
+from .gate import Exchange, Gate, Parts
+from .production import Admission
+
+log = logging.getLogger("aichatflow.server")
+
+CACHE_HEADER = b"x-aichatflow-cache"
+SHARED_HEADER = b"x-aichatflow-shared"
+
+
+class Turns(Protocol):
+    """What the flow needs of the conversation store (``store/``): a turn begun before the
+    run (the history it continues) and finished with the answer."""
+
+    async def begin(self, owner: str, chat: ChatRequest, stream_id: str) -> tuple[ChatRequest, str]:
+        """The request to send upstream (history prepended) and the conversation's id."""
+        ...
+
+    async def finish(self, stream_id: str, end: RunEnd) -> None: ...
+
+
+class RunFlow:
+    """Chat requests through the journal (module docstring)."""
+
+    def __init__(self, runs: Runs, settings: Settings, turns: Turns | None = None) -> None:
+        self.runs = runs
+        self.journal: Journal = runs.journal
+        self.settings = settings
+        self.turns = turns
+        self.dedup = settings.dedup.mode
+        self.cache_ttl = settings.cache.ttl
+        self.continue_native = settings.stream.on_disconnect != "cancel"
+
+    async def serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        parts: Parts,
+        response: EventStreamResponse,
+        admission: Admission | None,
+        exchange: Exchange,
+        chat: ChatRequest,
+    ) -> None:
+        native = isinstance(response.dialect, NativeDialect)
+        owner = exchange.caller.key_id or ""
+        stored = native and self.turns is not None
+        print_ = None if stored else fingerprint(owner, chat, self.dedup)
+        if not native and print_ is None:  # nothing to share: the direct path
+            await stream_admitted(scope, receive, send, parts, response, admission, exchange.record)
+            return
+        try:
+            joined = await self._shared(print_, response.stream_id)
+        except Exception as exc:
+            await self._refuse(response, admission, exc)
+        if joined is not None:
+            stream_id, cached = joined
+            if parts.metrics is not None:
+                parts.metrics.shared("cache_hit" if cached else "joined")
+            await aclose_quietly(response.source)
+            reader = self._reader(response, stream_id, shared=not cached, cached=cached)
+            await stream_admitted(
+                scope, receive, send, parts, reader, admission, exchange.record, charge=False
+            )
+            return
+        await self._start(scope, receive, send, parts, response, admission, exchange, chat, print_)
+
+    async def _shared(self, print_: str | None, stream_id: str) -> tuple[str, bool] | None:
+        """The run answering an identical request: (its id, whether it is a cached one)."""
+        if print_ is None:
+            return None
+        if self.cache_ttl > 0:
+            cached = await self.journal.cached(print_)
+            if cached is not None:
+                return cached, True
+        live = await self.journal.claim(print_, stream_id)
+        return None if live is None else (live, False)
+
+    async def _refuse(
+        self, response: EventStreamResponse, admission: Admission | None, exc: Exception
+    ) -> None:
+        """The journal failed before the stream started: 503, nothing spent."""
+        log.warning("journal unavailable: %s", type(exc).__name__)
+        await aclose_quietly(response.source)
+        if admission is not None:
+            await admission.release(None)
+        raise OverCapacity(
+            "the stream journal is unavailable; retry shortly", retry_after=2.0
+        ) from None
+
+    async def _start(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        parts: Parts,
+        response: EventStreamResponse,
+        admission: Admission | None,
+        exchange: Exchange,
+        chat: ChatRequest,
+        print_: str | None,
+    ) -> None:
+        stream_id = response.stream_id
+        dialect = response.dialect
+        native = isinstance(dialect, NativeDialect)
+        owner = exchange.caller.key_id or ""
+        conversation_id = None
+        registry = scope["app"].state.registry
+        try:
+            if native and self.turns is not None:
+                upstream_chat, conversation_id = await self.turns.begin(owner, chat, stream_id)
+                await aclose_quietly(response.source)
+                response.source = registry.stream(upstream_chat)
+                dialect.start_fields["conversation_id"] = conversation_id  # type: ignore[attr-defined]
+            info = RunInfo(
+                stream_id,
+                owner,
+                chat.model,
+                deployment=getattr(dialect, "deployment", None),
+                conversation_id=conversation_id,
+            )
+            record = exchange.record
+            exchange.detached = True
+            ending = _Ending(scope["app"].gate, record, 2)
+            run = await self.runs.start(
+                response.source,
+                info,
+                record=record,
+                transcript=self.turns is not None and native,
+                on_end=self._end_hook(print_, admission, ending),
+                cancel_when_alone=not (native and self.continue_native),
+            )
+        except Exception as exc:
+            exchange.detached = False
+            await self._refuse(response, admission, exc)
+        del run
+        reader = EventStreamResponse(
+            ChatStream(self.runs.follow(stream_id, 0)),
+            dialect=dialect,
+            limits=reader_limits(response.limits),
+            stream_id=stream_id,
+        )
+        metrics = parts.metrics
+        if metrics is not None:
+            metrics.stream_opened(record.route)
+        try:
+            await reader(scope, receive, send)
+        finally:
+            if metrics is not None:
+                metrics.stream_closed(record.route)
+            record.status = reader.outcome.http_status if reader.outcome else record.status
+            ending.done()
+
+    def _end_hook(
+        self,
+        print_: str | None,
+        admission: Admission | None,
+        ending: _Ending,
+    ) -> Any:
+        journal, cache_ttl, turns = self.journal, self.cache_ttl, self.turns
+
+        async def on_end(end: RunEnd) -> None:
+            record = ending.record
+            try:
+                if print_ is not None:
+                    ttl = cache_ttl if end.status == "complete" else 0.0
+                    await journal.settle(print_, end.info.stream_id, ttl)
+                if turns is not None and end.info.conversation_id is not None:
+                    await turns.finish(end.info.stream_id, end)
+            finally:
+                _record_run(record, end)
+                if admission is not None:
+                    used = None
+                    if record.input_tokens is not None or record.output_tokens is not None:
+                        used = (record.input_tokens or 0) + (record.output_tokens or 0)
+                    await admission.release(used)
+                ending.done()
+
+        return on_end
+
+    def _reader(
+        self, response: EventStreamResponse, stream_id: str, *, shared: bool, cached: bool
+    ) -> EventStreamResponse:
+        """A reader of another run's answer, in the dialect ``response`` would have used."""
+        dialect = response.dialect
+        header = (CACHE_HEADER, b"hit") if cached else (SHARED_HEADER, b"joined")
+        if isinstance(dialect, NativeDialect):
+            fresh = NativeDialect(
+                stream_id, dialect.model, retry_ms=dialect.retry_ms, deployment=dialect.deployment
+            )
+            fresh.request_id = dialect.request_id
+            fresh.extra_headers = dialect.extra_headers
+            fresh.start_fields["cached" if cached else "shared"] = True
+            dialect = fresh
+        dialect.extra_headers = [*dialect.extra_headers, header]
+        reader = EventStreamResponse(
+            ChatStream(self.runs.follow(stream_id, 0)),
+            dialect=dialect,
+            limits=reader_limits(response.limits),
+            stream_id=stream_id,
+        )
+        reader.record = response.record
+        return reader
+
+
+class _Ending:
+    """Counts down the two ends of a run's request (the run, and the response that started
+    it); the last one writes the record (access log, metrics)."""
+
+    __slots__ = ("gate", "left", "record")
+
+    def __init__(self, gate: Gate, record: RequestRecord, left: int) -> None:
+        self.gate = gate
+        self.record = record
+        self.left = left
+
+    def done(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.gate.finished(self.record)
+
+
+def _record_run(record: RequestRecord, end: RunEnd) -> None:
+    """Fill the request record from its run's end (``chat_run.record_outcome``'s terms)."""
+    if end.usage is not None:
+        record.input_tokens = end.usage.input_tokens
+        record.output_tokens = end.usage.output_tokens
+    record.deployment = end.answered_by or record.deployment
+    if end.status == "complete":
+        record.outcome = "done"
+    elif end.status == "stopped":
+        record.outcome = "cancelled"
+    else:
+        code = end.error.code if end.error is not None else "producer_lost"
+        record.outcome = "shutdown" if code == "server_shutting_down" else code
+
+
+__all__ = ["CACHE_HEADER", "SHARED_HEADER", "RunFlow", "Turns", "record_outcome"]
