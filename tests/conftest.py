@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from aichatflow.config import Settings
 from aichatflow.server import create_app
 from tests.support import cpython_ast_guard
+from tests.support.nginx import Nginx, nginx_for, require_nginx
 from tests.support.postgres_server import postgres_process
+from tests.support.redis_server import redis_process
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
 
@@ -36,6 +39,15 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.register_profile("dev", deadline=None, max_examples=25)
 hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``redis-server`` on a free loopback port for the session (tests keep apart by key
+    namespace); skipped, or failed under ``AICHATFLOW_REQUIRE_PEERS=1``, when not installed.
+    Started only by the first test that asks for it."""
+    with redis_process(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -99,3 +111,18 @@ def fake() -> Iterator[FakeUpstream]:
     with fake_upstream() as upstream:
         yield upstream
     assert not upstream.errors, upstream.errors
+
+
+@pytest.fixture
+def nginx() -> Iterator[Callable[..., Nginx]]:
+    """``nginx([port, ...], read_timeout=60.0)`` → a real nginx on a free loopback port,
+    round robin over those ``127.0.0.1`` ports, nginx's default buffering on
+    (``tests/support/nginx.py``); stopped, no process left, at the end of the test. Skipped, or
+    failed under ``AICHATFLOW_REQUIRE_PEERS=1``, when nginx is not installed."""
+    require_nginx()
+    with ExitStack() as running:
+
+        def start(ports: Sequence[int], *, read_timeout: float = 60.0) -> Nginx:
+            return running.enter_context(nginx_for(ports, read_timeout=read_timeout))
+
+        yield start

@@ -3,11 +3,14 @@
 The layers, each importing only from itself and the ones it names (``docs/architecture.md``):
 
 * the ground floor: ``events``, ``errors``, ``messages``, ``chat_stream``, ``transcript``,
-  ``config`` (settings as data), ``request_record`` and ``_lazy``; and ``sse/``, which imports
-  nothing of aichatflow outside itself, so it can be used alone the way httpx-sse is;
+  ``config`` and ``journal_settings`` (settings as data), ``request_record``,
+  ``redis_client`` and ``throttled_log`` (shared by the server and the journal) and ``_lazy``;
+  and ``sse/``, which imports nothing of aichatflow outside itself, so it can be used alone
+  the way httpx-sse is;
 * ``providers/``: upstream APIs → ``ChatEvent`` (no stream engine, no dialect, no server);
 * ``dialects/``: ``ChatEvent`` → bytes; ``stream/``: the engine, which writes dialects;
 * ``store/``: stored conversations (only the ground floor below it);
+* ``journal/``: runs that outlive their connection, streamed by the engine into a journal;
 * ``server/``, then ``cli``.
 
 An import from a higher layer is what made ``import aichatflow.sse.decode`` load Starlette and
@@ -41,7 +44,10 @@ GROUND = {
     "chat_stream",
     "transcript",
     "config",
+    "journal_settings",
     "request_record",
+    "redis_client",
+    "throttled_log",
     "_lazy",
 }
 MAY_IMPORT = {
@@ -51,8 +57,12 @@ MAY_IMPORT = {
     "dialects": {"ground", "sse", "dialects"},
     "stream": {"ground", "sse", "dialects", "stream"},
     "store": {"ground", "store"},
-    "server": {"ground", "sse", "providers", "dialects", "stream", "store", "server"},
-    "cli": {"ground", "sse", "providers", "dialects", "stream", "store", "server", "cli"},
+    "journal": {"ground", "sse", "dialects", "stream", "journal"},
+    "server": {"ground", "sse", "providers", "dialects", "stream", "journal", "store", "server"},
+    "cli": {
+        *("ground", "sse", "providers", "dialects", "stream", "journal", "store", "server"),
+        "cli",
+    },
 }
 
 

@@ -55,8 +55,9 @@ TOML (every key optional)::
 
     [limits]                     # server/limits/, docs/production.md (Limits)
     storage = "memory://"        # or "redis://[:password@]host:6379/0" (pip install
-                                 # 'aichatflow[redis]'): limits and tickets shared by
-                                 # every worker and instance; memory://: per worker
+                                 # 'aichatflow[redis]'): limits, tickets and fallback
+                                 # cooldowns (server/redis_cooldowns.py) shared by every
+                                 # worker and instance; memory://: per worker
     max_streams = 0              # streams at once on the server (all instances); 0: no cap
     ip_rpm = 0                   # requests per minute per address, callers without a key
     reserve_tokens = 1024        # reserved against a key's tpm without max_tokens
@@ -165,7 +166,8 @@ class StreamSettings(BaseModel):
 
 
 class FallbackSettings(BaseModel):
-    """Cooldown of failing deployments in fallback chains (``providers/fallback.py``)."""
+    """Cooldown of failing deployments in fallback chains (``providers/fallback.py``); shared
+    by every instance when ``[limits] storage`` is Redis (``server/redis_cooldowns.py``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     allowed_fails: int = Field(1, ge=0)
@@ -272,8 +274,9 @@ class LimitsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     storage: str = "memory://"
-    """Where counts and stream tickets live: ``memory://`` (this process: per worker) or
-    ``redis://host:port/db`` (shared by every worker and instance using the same Redis)."""
+    """Where counts, stream tickets and fallback cooldowns live: ``memory://`` (this process:
+    per worker) or ``redis://host:port/db`` (shared by every worker and instance using the same
+    Redis)."""
     max_streams: int = Field(0, ge=0)
     """Streams open at once on this server (with Redis: on all instances); 0: no cap. Past
     it: 503 ``over_capacity``."""

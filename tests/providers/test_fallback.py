@@ -32,6 +32,59 @@ def test_cooldown_after_repeated_failures_with_an_injected_clock() -> None:
     assert c.available("p/m")
 
 
+class Reports:
+    """A ``CooldownSharing`` that records what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str]] = []
+
+    def failed(self, name: str) -> None:
+        self.told.append(("failed", name))
+
+    def recovered(self, name: str) -> None:
+        self.told.append(("recovered", name))
+
+
+def test_a_success_ends_a_cooldown() -> None:
+    now = [100.0]
+    c = Cooldowns(allowed_fails=0, cooldown=30.0, clock=lambda: now[0])
+    c.failed("p/m")
+    assert not c.available("p/m")
+    c.succeeded("p/m")  # tried anyway (every deployment was cooling) and it answered
+    assert c.available("p/m")
+
+
+def test_sharing_hears_of_failures_and_recoveries_only() -> None:
+    """A healthy chain tells the sharing nothing: it adds no work (no Redis call) to requests
+    while nothing fails."""
+    reports = Reports()
+    c = Cooldowns(allowed_fails=1, cooldown=30.0, sharing=reports)
+    for _ in range(5):
+        c.succeeded("p/m")
+    assert reports.told == []
+    c.failed("p/m")
+    c.succeeded("p/m")  # forgives the failure: others forget theirs too
+    c.succeeded("p/m")
+    assert reports.told == [("failed", "p/m"), ("recovered", "p/m")]
+
+
+def test_news_from_other_instances() -> None:
+    now = [100.0]
+    reports = Reports()
+    c = Cooldowns(allowed_fails=1, cooldown=30.0, clock=lambda: now[0], sharing=reports)
+    c.cool("p/m", 5.0)  # a remaining duration, added to this clock
+    assert not c.available("p/m") and c.ready_at("p/m") == 105.0
+    now[0] += 5.01
+    assert c.available("p/m")
+    c.failed("p/m")  # one allowed failure, then the news that it answered elsewhere
+    c.cool("p/m", 5.0)
+    c.clear("p/m")
+    assert c.available("p/m")
+    c.failed("p/m")  # the earlier failure was forgiven: this one is allowed again
+    assert c.available("p/m")
+    assert reports.told == [("failed", "p/m"), ("failed", "p/m")]  # news is not echoed back
+
+
 async def test_falls_back_before_the_first_token_and_says_who_answered(start_server: Any) -> None:
     server = start_server(
         providers={

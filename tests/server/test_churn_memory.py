@@ -28,6 +28,12 @@ SHORT = (
     '[providers.short]\nkind = "mock"\ntokens_per_second = 100\nfirst_token_ms = 0\n'
     'text = "a short answer of ten words that ends on its own"\n'
 )
+JOURNALS = {
+    "direct": '[journal]\nbackend = "off"\n',
+    # finished runs expire after half a second (swept as new runs start), so what a round
+    # leaves behind must go too, through the run task, the journal and its readers
+    "journal": '[journal]\nbackend = "memory"\nttl = 0.5\n',
+}
 LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
@@ -68,10 +74,13 @@ async def _settled_rss(server: ServeProcess) -> float:
     return server.rss_mib()
 
 
-async def test_streams_reset_mid_stream_leave_no_memory_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", JOURNALS)
+async def test_streams_reset_mid_stream_leave_no_memory_behind(
+    tmp_path: Path, journal: str
+) -> None:
     rounds, streams = 20, 600
     request = raw_chat_request("paced/chat")
-    with serve_process(tmp_path, PACED) as server:
+    with serve_process(tmp_path, PACED + JOURNALS[journal]) as server:
         rss = [server.rss_mib()]
         for _ in range(rounds):
             all_open = asyncio.Barrier(streams)
@@ -91,11 +100,12 @@ async def test_streams_reset_mid_stream_leave_no_memory_behind(tmp_path: Path) -
     assert "Traceback" not in output, output[-3000:]
 
 
-async def test_finished_streams_leave_no_memory_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", JOURNALS)
+async def test_finished_streams_leave_no_memory_behind(tmp_path: Path, journal: str) -> None:
     """Streams that end normally (about 0.1 s each, 800 at once, as many as a round opens)."""
     rounds, streams = 20, 800
     request = raw_chat_request("short/chat")
-    with serve_process(tmp_path, SHORT) as server:
+    with serve_process(tmp_path, SHORT + JOURNALS[journal]) as server:
         rss = [server.rss_mib()]
         for _ in range(rounds):
             await asyncio.wait_for(

@@ -1,4 +1,4 @@
-"""Refusal warnings: the first logged at once, a flood summed up (``server/throttled_log.py``)."""
+"""Refusal warnings: the first logged at once, a flood summed up (``throttled_log.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from aichatflow.server.throttled_log import ThrottledWarning
+from aichatflow.throttled_log import ThrottledWarning
 
 LOG = logging.getLogger("aichatflow.test.throttled")
 

@@ -1,6 +1,6 @@
 """A real ``redis-server`` for the tests: on a free port of 127.0.0.1, nothing kept on disk.
 
-Started once per session by the ``redis_url`` fixture (``tests/production/limits/conftest.py``)
+Started once per session by the ``redis_url`` fixture (``tests/conftest.py``)
 with no persistence (``--save ''``, ``--appendonly no``) in a temporary directory, and stopped
 at teardown. Without ``redis-server`` (``scripts/peers/redis.sh`` installs it) or the client
 (``pip install 'aichatflow[redis]'``) the tests that need it skip, unless
@@ -61,11 +61,14 @@ def _answers_ping(port: int, password: str | None = None) -> bool:
 
 
 @contextmanager
-def redis_process(workdir: Path, *, password: str | None = None) -> Iterator[str]:
+def redis_process(
+    workdir: Path, *, password: str | None = None, port: int | None = None
+) -> Iterator[str]:
     """A ``redis-server`` on 127.0.0.1, yielding its URL (with ``password`` in it, when the
-    server wants one); stopped on exit."""
+    server wants one); stopped on exit. ``port``: a given one (a Redis restarted where clients
+    expect it), else a free one."""
     exe = require_redis()
-    port = free_port()
+    port = port or free_port()
     log_path = workdir / "redis.log"
     cmd = [
         exe,

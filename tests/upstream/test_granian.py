@@ -38,6 +38,8 @@ def granian_server(tmp_path: Path, fake: FakeUpstream) -> Iterator[tuple[Any, st
         f'host = "127.0.0.1"\nport = {port}\ndefault_model = "up/m"\nauto_detect = false\n'
         f'log_level = "info"\n\n[providers.up]\nkind = "openai-compatible"\n'
         f'base_url = "{fake.url}/v1"\nmax_retries = 0\n'
+        # serve journals by default; a client leaving must still stop the upstream when asked
+        '\n[stream]\non_disconnect = "cancel"\n'
     )
     env = {k: v for k, v in os.environ.items() if "AICHATFLOW" not in k}
     cmd = [

@@ -74,6 +74,9 @@ class NativeDialect(ChatEventDialect):
         self.seq = 0
         """The position of the last event rendered (the module docstring)."""
         self.resumed = False
+        self.journaled = False
+        """This response reads a journal (``journal/``): the engine's own error frames then
+        carry no id (``error``)."""
         self.start_fields: dict[str, Any] = {}
         """More fields of the ``start`` frame (a conversation id, ``shared``, ``cached``)."""
         self._sid = stream_id.encode("ascii")
@@ -148,6 +151,21 @@ class NativeDialect(ChatEventDialect):
         if run:
             out.append(self._text(_NAME[run_cls], "".join(run), self.seq))
         return b"".join(out)
+
+    def error(self, error: StreamError) -> bytes:
+        """The terminal error the engine itself ends a stream with (a failure, a timeout, a
+        shutdown). Read from a journal, it has no ``id`` line: it is no event of the run and
+        has no position there, and a client resuming after it must continue from the last
+        event it really got, which may well be followed by more (``server_shutting_down``
+        tells a reader to go while the run goes on). Without a journal it is the stream's
+        last event and takes the next position, as any event does."""
+        if not self.journaled:
+            return self.render([error])
+        if self.terminal:
+            return b""
+        self.terminal = True
+        data = _dumps(self.error_shape.fields(error, self.request_id))
+        return b"event: error\ndata: %s\n\n" % data
 
     def _other(self, event: ChatEvent, out: list[bytes]) -> bool:
         """Render a non-text event; True when it was terminal."""

@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from ..events import ChatEvent
+
 State = Literal["live", "ended", "expired"]
 
 
@@ -45,14 +47,19 @@ class RunInfo:
 
 
 class Entry:
-    """One appended batch: the position of its first event, how many events, its bytes."""
+    """One appended batch: the position of its first event, how many events, and the events
+    themselves (``events``, what the memory journal keeps and hands back without a decode) or
+    their bytes (``data``, ``codec.py``: what Redis keeps), or both."""
 
-    __slots__ = ("count", "data", "first")
+    __slots__ = ("count", "data", "events", "first")
 
-    def __init__(self, first: int, count: int, data: bytes) -> None:
+    def __init__(
+        self, first: int, count: int, data: bytes = b"", events: list[ChatEvent] | None = None
+    ) -> None:
         self.first = first
         self.count = count
         self.data = data
+        self.events = events
 
     @property
     def last(self) -> int:
@@ -74,6 +81,12 @@ class Journal(Protocol):
 
     kind: str
     """``memory`` or ``redis``."""
+    stores_bytes: bool
+    shared: bool
+    """Whether other instances read this journal (Redis): at shutdown its producers then
+    finish their answers within the grace, for readers who resume elsewhere."""
+    """Whether entries must carry their bytes (``Entry.data``); the memory journal keeps the
+    events themselves and needs none, so its producers never encode."""
 
     async def create(self, info: RunInfo) -> None:
         """Register a new live run (its ``stream_id`` is fresh and unguessable)."""
@@ -99,11 +112,13 @@ class Journal(Protocol):
         None if it never existed (or is long forgotten)."""
         ...
 
-    def read(self, stream_id: str, after: int) -> AsyncIterator[Entry]:
+    def read(self, stream_id: str, after: int) -> AsyncIterator[list[Entry]]:
         """Entries holding the events after position ``after``, replayed, then followed live,
-        until the terminal entry (which is yielded). The first entry may start before
-        ``after + 1``; the reader skips what it saw. Raises ``ResumeExpired`` when those
-        events are gone and ``ProducerLost`` when the producer died."""
+        until the terminal entry (which is yielded), as lists: each list is everything there
+        was to read at that moment, so a reader that fell behind catches up in one write. The
+        first entry may start before ``after + 1``; the reader skips what it saw. Raises
+        ``ResumeExpired`` when those events are gone and ``ProducerLost`` when the producer
+        died."""
         ...
 
     async def request_stop(self, stream_id: str) -> bool:

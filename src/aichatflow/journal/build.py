@@ -25,7 +25,7 @@ def build_journal(settings: Settings) -> Journal | None:
             cache_max_bytes=settings.cache.max_bytes,
         )
     from ..errors import ConfigError
-    from ..server.redis_client import require_redis_client
+    from ..redis_client import require_redis_client
 
     url = config.url or settings.limits.storage
     if not url.startswith(("redis://", "rediss://", "unix://")):
@@ -33,12 +33,13 @@ def build_journal(settings: Settings) -> Journal | None:
             "journal: backend = 'redis' needs journal.url (or a Redis limits.storage)"
         )
     require_redis_client(url)
-    from .redis_journal import RedisJournal  # type: ignore[import-not-found, unused-ignore]
+    from .redis_journal import RedisJournal
 
     journal: Journal = RedisJournal(
         url,
         ttl=config.ttl,
         heartbeat=settings.stream.heartbeat,
+        max_duration=settings.stream.max_duration,
         cache_max_bytes=settings.cache.max_bytes,
     )
     return journal

@@ -44,14 +44,24 @@ def reader_limits(limits: StreamLimits) -> StreamLimits:
 
 
 async def tail(journal: Journal, stream_id: str, after: int) -> AsyncIterator[list[ChatEvent]]:
-    """The batches of events after position ``after``, replayed then live, to the terminal."""
+    """The batches of events after position ``after``, replayed then live, to the terminal:
+    one batch per read of the journal, however many entries it returned (one write for all
+    of them, as the direct path writes one per upstream read)."""
     try:
-        async for entry in journal.read(stream_id, after):
-            batch = decode_batch(entry.data)
-            if entry.first <= after:  # the client saw the start of this entry
+        async for entries in journal.read(stream_id, after):
+            if len(entries) == 1:
+                entry = entries[0]
+                batch = entry.events or decode_batch(entry.data)
+            else:
+                batch = []
+                for entry in entries:
+                    batch += entry.events or decode_batch(entry.data)
+                entry = entries[0]
+            if entry.first <= after:  # the client saw the start of the first entry
                 batch = batch[after - entry.first + 1 :]
                 if not batch:
                     continue
+            after = entries[-1].last
             yield batch
     except ResumeExpired:
         yield [RESUME_EXPIRED]

@@ -79,6 +79,9 @@ class JournalFeed(DialectState):
         self.last: ChatEvent | None = None
         """The terminal event, once rendered."""
         self.builder = TranscriptBuilder() if transcript else None
+        self.encode = journal.stores_bytes
+        self.append_nowait = getattr(journal, "append_nowait", None)
+        """The memory journal's append, without a coroutine per batch."""
         self.stop_requested = False
         self._entry: Entry | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -113,9 +116,14 @@ class JournalFeed(DialectState):
         if self.builder is not None:
             for event in batch:
                 self.builder.add(event)
-        data = encode_batch(batch)
-        self._entry = Entry(self.seq + 1, len(batch), data)
-        self.seq += len(batch)
+        count = len(batch)
+        if self.encode:
+            data = encode_batch(batch)
+            self._entry = Entry(self.seq + 1, count, data)
+        else:
+            data = b"+"  # the engine writes only a non-empty body; the entry has the events
+            self._entry = Entry(self.seq + 1, count, b"", batch)
+        self.seq += count
         return data
 
     def end(self) -> bytes:
@@ -144,7 +152,11 @@ class JournalFeed(DialectState):
         if message["body"]:
             entry = self._entry
             assert entry is not None
-            going = await journal.append(stream_id, entry)
+            append_nowait = self.append_nowait
+            if append_nowait is not None:
+                going = append_nowait(stream_id, entry)
+            else:
+                going = await journal.append(stream_id, entry)
         else:  # the open or a heartbeat: nothing was appended for a while
             going = await journal.beat(stream_id)
         if not going and not self.stop_requested:
@@ -215,7 +227,14 @@ class Runs:
         outcome: StreamOutcome | None = None
         try:
             outcome = await run_stream(
-                None, feed.send, source, feed, self.limits, stream_id=stream_id, record=record
+                None,
+                feed.send,
+                source,
+                feed,
+                self.limits,
+                stream_id=stream_id,
+                record=record,
+                lingers=self.journal.shared,
             )
         finally:
             self.live.pop(stream_id, None)
@@ -233,7 +252,7 @@ class Runs:
         killed): write one if the journal takes it, so readers do not wait for a lease."""
         error = error or StreamError(code="producer_lost", message="the run ended early")
         try:
-            entry = Entry(feed.seq + 1, 1, encode_batch([error]))
+            entry = Entry(feed.seq + 1, 1, encode_batch([error]), [error])
             await self.journal.end(feed.stream_id, entry)
         except BaseException:
             log.warning("run %s: its terminal entry could not be written", feed.stream_id)

@@ -9,7 +9,13 @@ from a second model glued to the first (docs/reliability.md, guarantee 4).
 Each deployment keeps its own retries (the provider's one retry layer, before content); the
 chain adds *fallback* across deployments, and ``Cooldowns`` keeps a failing deployment out of
 the way for a while, so an outage costs the first requests their attempts, not every request
-(BerriAI/litellm#40405).
+(BerriAI/litellm#40405). A success clears a deployment's cooldown: it answers again.
+
+``Cooldowns`` lives in one process's memory, and a request reads only that memory: deciding
+what to skip never waits on a network. A ``CooldownSharing`` attached to it (the server attaches
+``server/redis_cooldowns.py`` when ``[limits] storage`` is Redis) hears of each failure and
+recovery, and brings other instances' news back through ``cool``/``clear``; it is told only of
+those, never of an ordinary success, so a healthy chain costs it nothing.
 
 Until a deployment delivers content, what it yielded (``StreamStart``, usage) is held back: if it
 fails, the next deployment announces itself instead, so the stream still has exactly one
@@ -21,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import ProviderError, UpstreamBadRequest
 from ..events import CONTENT_TYPES, ChatEvent
@@ -40,15 +47,29 @@ class Deployment:
         return f"{self.provider.name}/{self.model}"
 
 
+class CooldownSharing(Protocol):
+    """Where a ``Cooldowns`` reports what it learned, for other processes to learn it too.
+
+    Both methods are called on a request's path: they must return at once (queue the work)
+    and never raise; the request has already acted on the local state."""
+
+    def failed(self, name: str) -> None: ...
+
+    def recovered(self, name: str) -> None: ...
+
+
 @dataclass(slots=True)
 class Cooldowns:
     """Per-deployment failure counts; more than ``allowed_fails`` within ``window`` seconds puts
-    a deployment in cooldown for ``cooldown`` seconds. The clock is injectable for tests."""
+    a deployment in cooldown for ``cooldown`` seconds; its next success takes it out. The clock
+    is injectable for tests."""
 
     allowed_fails: int = 1
     cooldown: float = 30.0
     window: float = 60.0
     clock: Callable[[], float] = time.monotonic
+    sharing: CooldownSharing | None = None
+    """Told of failures and recoveries (module docstring); ``None``: this process only."""
     _fails: dict[str, list[float]] = field(default_factory=dict)
     _until: dict[str, float] = field(default_factory=dict)
 
@@ -66,9 +87,26 @@ class Cooldowns:
         if len(recent) > self.allowed_fails:
             self._until[name] = now + self.cooldown
             self._fails[name] = []
+        if self.sharing is not None:
+            self.sharing.failed(name)
 
     def succeeded(self, name: str) -> None:
+        """``name`` answered: its failures are forgiven and its cooldown, if any, ends; others
+        hear of it only when there was something to forgive."""
+        had_failures = bool(self._fails.pop(name, None))
+        was_cooling = self._until.pop(name, 0.0) > self.clock()
+        if self.sharing is not None and (had_failures or was_cooling):
+            self.sharing.recovered(name)
+
+    def cool(self, name: str, seconds: float) -> None:
+        """Another instance put ``name`` in cooldown for ``seconds`` more (a duration, not a
+        time: clocks of two hosts are not comparable)."""
+        self._until[name] = self.clock() + seconds
+
+    def clear(self, name: str) -> None:
+        """Another instance saw ``name`` answer: as ``succeeded``, without reporting it back."""
         self._fails.pop(name, None)
+        self._until.pop(name, None)
 
 
 def _falls_back(error: ProviderError) -> bool:
@@ -104,9 +142,13 @@ async def fallback_batches(
                     committed = True
                     cooldowns.succeeded(deployment.name)
                     yield held
-            if not committed and held:
-                yield held  # an answer without content (e.g. only a finish) is still an answer
-            cooldowns.succeeded(deployment.name)
+            if not committed:
+                # An answer without content (e.g. only a finish) is still an answer. Not
+                # reported again after content: a long answer's end says nothing of the
+                # deployment's health now, and must not lift a cooldown others set meanwhile.
+                cooldowns.succeeded(deployment.name)
+                if held:
+                    yield held
             return
         except ProviderError as error:
             cooldowns.failed(deployment.name)
@@ -117,4 +159,4 @@ async def fallback_batches(
             await batches.aclose()  # type: ignore[attr-defined]
 
 
-__all__ = ["Cooldowns", "Deployment", "fallback_batches", "order"]
+__all__ = ["CooldownSharing", "Cooldowns", "Deployment", "fallback_batches", "order"]

@@ -61,6 +61,12 @@ class Registry:
             raise UnknownModel(model, [*self._providers, *self._aliases])
         return [self._deployment(model, t) for t in targets]
 
+    @property
+    def has_fallbacks(self) -> bool:
+        """Whether an alias names a chain of several deployments: only chains read the
+        cooldowns, so without one there is nothing to share between instances."""
+        return any(len(targets) > 1 for targets in self._aliases.values())
+
     def resolve(self, model: str) -> tuple[Provider, str]:
         """The first deployment of ``model``: (provider, the provider's own model id)."""
         first = self.chain(model)[0]

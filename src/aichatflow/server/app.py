@@ -1,11 +1,12 @@
 """``create_app(settings)``: the Starlette app behind ``aichatflow serve``.
 
 The lifespan owns the provider registry (and so every upstream HTTP client): it is built at
-start-up, where a bad config fails loudly, and closed at shutdown. It opens the conversation
-store too (``app.state.store``; ``None`` with ``[store] url = "off"``), migrating its schema
-first when ``[store] upgrade``, and closes it at shutdown. Streams in flight at shutdown
-are ended by ``aichatflow.server.runner`` with a ``server_shutting_down`` frame before uvicorn
-waits for connections to close.
+start-up, where a bad config fails loudly, and closed at shutdown; with Redis storage it also
+shares the registry's fallback cooldowns with other instances (``redis_cooldowns.py``). It
+opens the conversation store too (``app.state.store``; ``None`` with ``[store] url =
+"off"``), migrating its schema first when ``[store] upgrade``, and closes it at shutdown.
+Streams in flight at shutdown are ended by ``aichatflow.server.runner`` with a
+``server_shutting_down`` frame before uvicorn waits for connections to close.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .hosts import HostPolicy
 from .limits import build_limiter
 from .metrics import build_metrics
 from .page_headers import PageFiles
+from .redis_cooldowns import share_cooldowns
 from .resume import resume_stream, stop_stream
 from .run_flow import RunFlow
 
@@ -76,16 +78,21 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     own_registry = registry is None
     registry = registry or build_registry(settings)
     parts = production_parts(settings, registry)
+    shared_cooldowns = share_cooldowns(settings, registry)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(settings)
         app.state.store = store
+        if shared_cooldowns is not None:
+            shared_cooldowns.start()
         try:
             yield
         finally:
             if runs is not None:
                 await runs.aclose()
+            if shared_cooldowns is not None:
+                await shared_cooldowns.aclose()
             if store is not None:
                 await store.aclose()
             if parts.limiter is not None:

@@ -40,13 +40,13 @@ from ..messages import ChatRequest
 from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse
+from ..throttled_log import ThrottledWarning
 from .chat_run import admit, bare_exchange, stream_admitted
 from .errors import INTERNAL_ERROR, send_error
 from .gate import EXCHANGE, Exchange, Gate, Parts, RouteLabels
 from .hosts import HostPolicy
 from .production import Admission
 from .run_flow import RunFlow
-from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
 _SLOW_BODIES = ThrottledWarning(log, "408 answered to %d more slow request bodies")

@@ -22,7 +22,7 @@ import logging
 import resource
 from typing import Protocol
 
-from .throttled_log import ThrottledWarning
+from ..throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
 

@@ -41,9 +41,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from ..config import HttpSettings
 from ..events import StreamError
 from ..stream.reset import reset_transport
+from ..throttled_log import ThrottledWarning
 from .connection_cap import REFUSED, ConnectionCap, default_max_connections
 from .errors import error_event, render_error
-from .throttled_log import ThrottledWarning
 
 log = logging.getLogger("aichatflow.server")
 

@@ -32,8 +32,8 @@ from typing import Any
 
 from ..errors import OverCapacity, RateLimited
 from ..redaction import redact_url
-from .redis_client import NAMESPACE, describe_error, redis_client
-from .throttled_log import ThrottledWarning
+from ..redis_client import NAMESPACE, describe_error, redis_client
+from ..throttled_log import ThrottledWarning
 from .tickets import MAX_TICKET_CHARS, TICKETS_PER_KEY, new_ticket
 
 log = logging.getLogger("aichatflow.tickets")
@@ -82,9 +82,9 @@ class RedisTicketBook:
         self._url = redact_url(url)
         self._redis = client if client is not None else redis_client(url)
         self._mint = self._redis.register_script(MINT)
-        self._unreachable = ThrottledWarning(
-            log, "tickets: Redis at %s unreachable at %d more ticket requests"
-        )
+        # the summary is formatted with the count alone: the URL goes in now (%% is a %)
+        summary = f"tickets: Redis at {self._url.replace('%', '%%')} unreachable at %d more"
+        self._unreachable = ThrottledWarning(log, summary + " ticket requests")
 
     def __repr__(self) -> str:
         return f"<RedisTicketBook {self._url}>"

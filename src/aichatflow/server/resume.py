@@ -96,6 +96,7 @@ async def resume_stream(request: Request) -> Response:
         dialect.request_id = exchange.record.request_id
     if info.conversation_id is not None:
         dialect.start_fields["conversation_id"] = info.conversation_id
+    dialect.journaled = True
     if after is not None:
         dialect.resume(after)
     source = ChatStream(

@@ -168,6 +168,8 @@ class RunFlow:
             exchange.detached = False
             await self._refuse(response, admission, exc)
         del run
+        if isinstance(dialect, NativeDialect):
+            dialect.journaled = True
         reader = EventStreamResponse(
             ChatStream(self.runs.follow(stream_id, 0)),
             dialect=dialect,
@@ -225,6 +227,7 @@ class RunFlow:
             fresh.request_id = dialect.request_id
             fresh.extra_headers = dialect.extra_headers
             fresh.start_fields["cached" if cached else "shared"] = True
+            fresh.journaled = True
             dialect = fresh
         dialect.extra_headers = [*dialect.extra_headers, header]
         reader = EventStreamResponse(

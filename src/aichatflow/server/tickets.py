@@ -150,7 +150,7 @@ def build_tickets(settings: Settings) -> Tickets:
     ttl, storage = settings.auth.ticket_ttl, settings.limits.storage
     if storage == "memory://":
         return TicketBook(ttl)
-    from .redis_client import require_redis_client
+    from ..redis_client import require_redis_client
 
     require_redis_client(storage)
     from .redis_tickets import RedisTicketBook

@@ -194,6 +194,7 @@ async def run_stream(
     *,
     stream_id: str = "",
     record: RequestRecord | None = None,
+    lingers: bool = False,
 ) -> StreamOutcome:
     """Stream ``source`` to one ASGI connection in ``dialect``; returns how it ended.
 
@@ -201,8 +202,9 @@ async def run_stream(
     are written into it (``RequestRecord``), and the end time once the stream ended.
 
     ``receive`` None means no client to watch: the journal's producer (``journal/run.py``)
-    streams to its journal this way; the watchdog then lets it finish within the shutdown
-    grace instead of ending it with the readers."""
+    streams to its journal this way. ``lingers``: at shutdown, the watchdog lets this stream
+    finish within the grace instead of ending it with the others (a producer whose journal
+    other instances read)."""
     task = asyncio.current_task()
     assert task is not None
     dog = Watchdog.current()
@@ -214,7 +216,7 @@ async def run_stream(
         await run.fail("server_shutting_down", _MESSAGES["server_shutting_down"])
         run.outcome.writes, run.outcome.http_status = writer.writes, writer.status
         return run.outcome
-    run = _Run(dialect, writer, dog.watch(task, limits, writer, producer=receive is None), record)
+    run = _Run(dialect, writer, dog.watch(task, limits, writer, lingers=lingers), record)
     loop = asyncio.get_running_loop()
     listener = None
     if receive is not None:

@@ -57,7 +57,7 @@ class Progress:
 class Watched:
     """The watchdog's entry for one stream: what it reads, and the one thing it writes (why)."""
 
-    __slots__ = ("limits", "producer", "progress", "reason", "task", "timed_out", "writer")
+    __slots__ = ("limits", "lingers", "progress", "reason", "task", "timed_out", "writer")
 
     def __init__(
         self,
@@ -65,12 +65,12 @@ class Watched:
         limits: StreamLimits,
         writer: StreamWriter,
         now: float,
-        producer: bool = False,
+        lingers: bool = False,
     ) -> None:
         self.task = task
-        self.producer = producer
-        """A journal's producer (no client of its own): at shutdown it may finish its answer
-        within the grace, after the readers were told to go."""
+        self.lingers = lingers
+        """At shutdown, this stream may finish within the grace after the others were told to
+        go: a journal's producer whose journal other instances read (``journal/run.py``)."""
         self.limits = limits
         self.writer = writer
         self.progress = Progress(now)
@@ -124,9 +124,9 @@ class Watchdog:
         limits: StreamLimits,
         writer: StreamWriter,
         *,
-        producer: bool = False,
+        lingers: bool = False,
     ) -> Watched:
-        w = Watched(task, limits, writer, self._loop.time(), producer)
+        w = Watched(task, limits, writer, self._loop.time(), lingers)
         self._streams.add(w)
         if limits.tick < self._interval:
             self._interval = limits.tick
@@ -153,11 +153,11 @@ class Watchdog:
                 return True
         return False
 
-    def abort_all(self, reason: Abort, *, producers: bool = True) -> int:
-        """End every live stream for ``reason`` (server shutdown), the journal's producers
-        too unless ``producers`` is False. Returns how many."""
+    def abort_all(self, reason: Abort, *, lingering: bool = True) -> int:
+        """End every live stream for ``reason`` (server shutdown), the lingering ones too
+        unless ``lingering`` is False. Returns how many."""
         self.accepting = False
-        streams = [w for w in self._streams if producers or not w.producer]
+        streams = [w for w in self._streams if lingering or not w.lingers]
         for w in streams:
             w.abort(reason)
         return len(streams)
@@ -165,17 +165,17 @@ class Watchdog:
     async def drain(self, reason: Abort = "server_shutting_down", grace: float = 5.0) -> int:
         """End every live stream and wait (up to ``grace``) until they have all ended.
 
-        Readers are told at once (their clients reconnect elsewhere); a journal's producers
-        keep writing their answers for most of the grace, so that a reader resuming on
-        another instance (a Redis journal) still gets the whole answer, and are ended only
-        when the grace is nearly over."""
+        Streams that linger (the producers of a journal other instances read) keep writing
+        their answers for most of the grace, so that a reader resuming on another instance
+        still gets the whole answer, and are ended only when the grace is nearly over; every
+        other stream is told at once (a reader's client reconnects elsewhere)."""
         loop = self._loop
         start = loop.time()
-        count = self.abort_all(reason, producers=False)
+        count = self.abort_all(reason, lingering=False)
         producers_until = start + grace * 0.8
-        while any(w.producer for w in self._streams) and loop.time() < producers_until:
+        while any(w.lingers for w in self._streams) and loop.time() < producers_until:
             await asyncio.sleep(0.02)
-        for w in [w for w in self._streams if w.producer]:
+        for w in [w for w in self._streams if w.lingers]:
             w.abort(reason)
             count += 1
         deadline = start + grace

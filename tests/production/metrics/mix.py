@@ -38,7 +38,12 @@ def config() -> str:
     before content, fail after two tokens and go silent after one; an upstream that refuses
     connections, with the canary as its key and in its URL."""
     closed = free_port()
+    # the direct path, where every outcome is what the client saw (with a journal, a run that
+    # outlives its client is counted by how the run ended: docs/journal.md)
     return f"""
+[journal]
+backend = "off"
+
 [[auth.keys]]
 id = "mix"
 sha256 = "{key_digest(KEY)}"

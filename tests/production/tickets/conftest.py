@@ -1,5 +1,5 @@
 """Fixtures of the tickets' tests: the session's real Redis (``redis_url``, in
-tests/production/conftest.py), a fresh key namespace per test, and Redis-backed ticket books
+tests/conftest.py), a fresh key namespace per test, and Redis-backed ticket books
 that stand for separate instances."""
 
 from __future__ import annotations

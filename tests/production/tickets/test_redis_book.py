@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from aichatflow.errors import OverCapacity, RateLimited
-from aichatflow.server.redis_client import redis_client
+from aichatflow.redis_client import redis_client
 from aichatflow.server.redis_tickets import RedisTicketBook
 from aichatflow.server.tickets import MAX_TICKET_CHARS
 from tests.production.tickets.conftest import BookFactory

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from ...config import Settings
+from ...redis_client import require_redis_client
 from ..production import Limiter
-from ..redis_client import require_redis_client
 from .memory import MemoryLimiter
 
 PER_WORKER_WARNING = (

@@ -25,9 +25,9 @@ from ...config import LimitsSettings
 from ...dialects.error_shape import Headers
 from ...errors import OverCapacity
 from ...redaction import redact_url
+from ...redis_client import NAMESPACE, describe_error, redis_client
+from ...throttled_log import ThrottledWarning
 from ..production import Admission, Caller
-from ..redis_client import NAMESPACE, describe_error, redis_client
-from ..throttled_log import ThrottledWarning
 from .headers import (
     SLOT_RETRY_AFTER,
     Refusal,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..redaction import redact, redact_url
+from .errors import ConfigError
+from .redaction import redact, redact_url
 
 TIMEOUT = 2.0
 """Seconds to connect or to wait for an answer: past it, the request fails closed."""
@@ -37,18 +37,28 @@ def require_redis_client(storage: str) -> None:
         ) from None
 
 
-def redis_client(url: str) -> Any:
-    """An asyncio Redis client for ``url``: ``TIMEOUT`` to connect and to answer, no retries."""
+def redis_client(
+    url: str, *, answer_timeout: float = TIMEOUT, max_connections: int | None = None
+) -> Any:
+    """An asyncio Redis client for ``url``: ``TIMEOUT`` to connect and ``answer_timeout`` to
+    answer, no retries. Only a client whose commands block on purpose (the journal's
+    ``XREAD BLOCK``) waits longer for an answer than ``TIMEOUT``. With ``max_connections``, a
+    command past that many connections in use waits for one (at most ``TIMEOUT``, then fails)."""
     import redis.asyncio
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    return redis.asyncio.Redis.from_url(
-        url,
-        socket_timeout=TIMEOUT,
-        socket_connect_timeout=TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
+    options: dict[str, Any] = {
+        "socket_timeout": answer_timeout,
+        "socket_connect_timeout": TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if max_connections is None:
+        return redis.asyncio.Redis.from_url(url, **options)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=TIMEOUT, **options
     )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def describe_error(client: Any, exc: BaseException) -> str:
