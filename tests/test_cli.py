@@ -122,6 +122,7 @@ async def test_serve_then_sigterm_says_goodbye_to_live_streams(tmp_path: Path) -
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        cwd=tmp_path,  # where serve's default store, ./aichatflow.db, goes
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -9,6 +9,7 @@ The layers, each importing only from itself and the ones it names (``docs/archit
   the way httpx-sse is;
 * ``providers/``: upstream APIs → ``ChatEvent`` (no stream engine, no dialect, no server);
 * ``dialects/``: ``ChatEvent`` → bytes; ``stream/``: the engine, which writes dialects;
+* ``store/``: stored conversations (only the ground floor below it);
 * ``journal/``: runs that outlive their connection, streamed by the engine into a journal;
 * ``server/``, then ``cli``.
 
@@ -55,9 +56,13 @@ MAY_IMPORT = {
     "providers": {"ground", "sse", "providers"},
     "dialects": {"ground", "sse", "dialects"},
     "stream": {"ground", "sse", "dialects", "stream"},
+    "store": {"ground", "store"},
     "journal": {"ground", "sse", "dialects", "stream", "journal"},
-    "server": {"ground", "sse", "providers", "dialects", "stream", "journal", "server"},
-    "cli": {"ground", "sse", "providers", "dialects", "stream", "journal", "server", "cli"},
+    "server": {"ground", "sse", "providers", "dialects", "stream", "journal", "store", "server"},
+    "cli": {
+        *("ground", "sse", "providers", "dialects", "stream", "journal", "store", "server"),
+        "cli",
+    },
 }
 
 
@@ -154,6 +159,7 @@ LAZY_PACKAGES = [
     "aichatflow.stream",
     "aichatflow.dialects",
     "aichatflow.server",
+    "aichatflow.store",
     "aichatflow.providers",
     "aichatflow.providers.openai_compat",
     "aichatflow.providers.anthropic",
@@ -228,6 +234,7 @@ def _loaded_after(statement: str) -> set[str]:
             ("starlette", "aiohttp", "aichatflow.stream", "aichatflow.server"),
         ),
         ("from aichatflow import EventStreamResponse", ("aiohttp", "aichatflow.providers")),
+        ("from aichatflow.server import create_app", ("sqlalchemy", "alembic")),
     ],
 )
 def test_an_import_loads_only_what_it_needs(statement: str, absent: tuple[str, ...]) -> None:

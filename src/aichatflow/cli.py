@@ -8,6 +8,8 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import click
 
@@ -100,6 +102,7 @@ def serve(
     configure_access_logging()
     _require_free_port(settings.host, settings.port)
     _warn_per_worker_state(settings)
+    _prepare_store(settings)
     raise_fd_limit()  # before any worker starts: they inherit it (connection_cap.py says why)
     if settings.server == "granian" or settings.workers > 1:
         from .server.metrics.multiprocess import shared_metrics
@@ -146,6 +149,26 @@ def _require_free_port(host: str, port: int) -> None:
         else:
             message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
+def _prepare_store(settings: Settings) -> None:
+    """Open the conversation store once before any worker starts: its migrations run here,
+    once, and a database that cannot be reached (or a schema that is behind, with ``upgrade =
+    false``) stops ``serve`` with one line instead of a traceback from every worker."""
+    if not settings.store.enabled:
+        return
+    from .server.app import open_store
+
+    async def open_and_close() -> None:
+        store = await open_store(settings)
+        if store is not None:
+            await store.aclose()
+
+    try:
+        asyncio.run(open_and_close())
+    except AIChatFlowError as exc:
+        click.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
 
 
@@ -328,6 +351,73 @@ def keys_hash() -> None:
     if not key:
         raise click.ClickException("no key on stdin")
     click.echo(key_digest(key))
+
+
+@main.group()
+def db() -> None:
+    """The conversation store's schema ([store] url; docs/conversations.md)."""
+
+
+_URL_HELP = "Database URL (default: [store] url of the config)."
+
+
+def _store_database(config: str | None, url: str | None) -> Any:
+    from .store.database import Database
+
+    settings = _settings(config, store={"url": url} if url else None)
+    if not settings.store.enabled:
+        raise click.ClickException("store.url is 'off': there is no database")
+    try:
+        return Database(settings.store.url, pool_size=1)
+    except AIChatFlowError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _run_on(database: Any, work: Callable[[Any], Awaitable[str | None]]) -> str | None:
+    """``work(database)``, then the database closed; its failure as one line, password
+    redacted (``store/database.py``)."""
+    from .store.database import describe
+
+    async def run() -> str | None:
+        try:
+            return await work(database)
+        finally:
+            await database.aclose()
+
+    try:
+        return asyncio.run(run())
+    except Exception as exc:
+        raise click.ClickException(
+            f"store {database.shown_url}: {describe(database.url, exc)}"
+        ) from None
+
+
+@db.command("upgrade")
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+@click.option("--url", default=None, help=_URL_HELP)
+def db_upgrade(config: str | None, url: str | None) -> None:
+    """Bring the schema to this version's (serve does it at start unless [store] upgrade =
+    false). Safe to run again, and from several machines at once."""
+    from .store import migrate
+
+    database = _store_database(config, url)
+    revision = _run_on(database, migrate.upgrade)
+    click.echo(f"{database.shown_url}: schema at revision {revision}")
+
+
+@db.command("current")
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+@click.option("--url", default=None, help=_URL_HELP)
+def db_current(config: str | None, url: str | None) -> None:
+    """Print the schema's revision ("none" before the first upgrade) and whether it is this
+    version's."""
+    from .store import migrate
+
+    database = _store_database(config, url)
+    revision = _run_on(database, migrate.current)
+    head = migrate.head()
+    state = "current" if revision == head else f"behind {head}: run aichatflow db upgrade"
+    click.echo(f"{revision or 'none'} ({state})")
 
 
 __all__ = ["main"]

@@ -82,6 +82,13 @@ TOML (every key optional)::
     # url, max_stream_bytes, max_bytes: journal_settings.py; [stream] on_disconnect
     # = "continue" | "cancel"; [dedup] mode; [cache] ttl, max_bytes
 
+    [store]                      # stored conversations (docs/conversations.md)
+    url = "sqlite+aiosqlite:///aichatflow.db"  # relative to the working directory;
+                                 # "postgresql+asyncpg://user:pw@host/db" (pip install
+                                 # 'aichatflow[postgres]') for several instances; "off": none
+    upgrade = true               # bring the schema to this version's at start-up
+    pool_size = 10               # PostgreSQL connections per process (SQLite: unused)
+
     [metrics]                    # GET /metrics (server/metrics/)
     enabled = true
     public = false               # no key needed for /metrics even when keys are configured
@@ -109,13 +116,15 @@ Environment: ``AICHATFLOW_CONFIG`` (the file), ``AICHATFLOW_HOST``, ``AICHATFLOW
 comma-separated, hashed at load into more ``auth.keys``),
 ``AICHATFLOW_STREAM_<TIMER>`` (e.g. ``AICHATFLOW_STREAM_HEARTBEAT=5``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
-``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE`` and
+``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE``,
 ``AICHATFLOW_JOURNAL_<FIELD>``, ``AICHATFLOW_DEDUP_MODE``, ``AICHATFLOW_CACHE_TTL``,
 ``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
-password is printed only redacted). Keys are read from the environment by the providers
-themselves and are never part of ``Settings``' printable form: ``repr``/``str`` show a provider
-table's ``api_key`` and credential headers, and the password of ``[limits] storage``, as
-``[REDACTED]``, and a ``ConfigError`` names what is wrong, never the value given.
+password is printed only redacted) and ``AICHATFLOW_STORE_<FIELD>`` (e.g.
+``AICHATFLOW_STORE_URL=postgresql+asyncpg://app:pw@db/app``, likewise redacted). Keys are read
+from the environment by the providers themselves and are never part of ``Settings``' printable
+form: ``repr``/``str`` show a provider table's ``api_key`` and credential headers, and the
+passwords of ``[limits] storage`` and ``[store] url``, as ``[REDACTED]``, and a
+``ConfigError`` names what is wrong, never the value given.
 """
 
 from __future__ import annotations
@@ -290,6 +299,48 @@ class LimitsSettings(BaseModel):
             yield name, redact_url(value) if name == "storage" else value
 
 
+STORE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgres", "postgresql", "postgresql+asyncpg")
+"""``[store] url`` schemes; ``store/database.py`` picks the async driver of each."""
+
+
+class StoreSettings(BaseModel):
+    """``[store]``: where conversations are kept (``store/``, docs/conversations.md).
+
+    ``url`` may hold a password (``postgresql+asyncpg://app:secret@db/app``): the repr and the
+    configuration errors show it redacted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = "sqlite+aiosqlite:///aichatflow.db"
+    """``sqlite+aiosqlite:///path`` (a relative path is relative to the working directory;
+    four slashes for an absolute one), ``postgresql+asyncpg://user:password@host/db`` for
+    several instances sharing one database, or ``"off"``: no conversations are stored and
+    ``/api/conversations`` does not exist. ``sqlite://`` and ``postgresql://`` mean the same."""
+    upgrade: bool = True
+    """Bring the schema to this version's at start-up (``aichatflow db upgrade`` does it by
+    hand); off, a schema that is behind stops the start-up with an error instead."""
+    pool_size: int = Field(10, ge=1, le=1000)
+    """PostgreSQL connections per server process, at most (SQLite writes one at a time)."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        value = value.strip()
+        scheme, sep, _ = value.partition("://")
+        if value != "off" and not (sep and scheme.lower() in STORE_SCHEMES):
+            # Not quoted back: the value may hold a password
+            raise ValueError("'off', a sqlite+aiosqlite:///path or a postgresql+asyncpg:// URL")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.url != "off"
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The URL without its password (``repr`` and ``str`` show this)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" else value
+
+
 class MetricsSettings(BaseModel):
     """``[metrics]``: ``GET /metrics`` in Prometheus text (``server/metrics/``)."""
 
@@ -352,6 +403,7 @@ class Settings(BaseModel):
     auth: AuthSettings = AuthSettings()
     limits: LimitsSettings = LimitsSettings()
     metrics: MetricsSettings = MetricsSettings()
+    store: StoreSettings = StoreSettings()
     cors: CorsSettings = CorsSettings()
     log_format: Literal["text", "json"] = "text"
     """The access log's form (logger ``aichatflow.access``): one line per finished request."""
@@ -478,6 +530,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("journal", JournalSettings),
         ("dedup", DedupSettings),
         ("cache", CacheSettings),
+        ("store", StoreSettings),
     )
     for table, model in tables:
         prefix = f"{ENV_PREFIX}{table.upper()}_"
@@ -530,6 +583,7 @@ __all__ = [
     "LimitsSettings",
     "MetricsSettings",
     "Settings",
+    "StoreSettings",
     "StreamSettings",
     "key_digest",
 ]

@@ -56,7 +56,9 @@ ERRORS: Mapping[str, ErrorKind] = MappingProxyType(
             403, False, "the key may not use that model (its `models` globs), or that route"
         ),
         "unknown_model": ErrorKind(404, False, "no provider, alias or model by that name"),
-        "not_found": ErrorKind(404, False, "no route at that path"),
+        "not_found": ErrorKind(
+            404, False, "no route at that path, or no stored conversation by that id for the key"
+        ),
         "method_not_allowed": ErrorKind(
             405, False, "the route does not take that method (`Allow` lists the ones it does)"
         ),

@@ -10,6 +10,7 @@
     │   ├── UnknownStream                unknown_stream
     │   ├── BodyTooLarge                 body_too_large
     │   ├── UnsupportedMediaType         unsupported_media_type (a body not sent as JSON)
+    │   ├── ConversationNotFound         not_found             (unknown, or another key's)
     │   └── ValidationFailed             validation_failed     (JSON, not a valid request)
     ├── EventTooLarge                    event_too_large
     └── ProviderError                    upstream_error        (carries provider, status;
@@ -201,6 +202,16 @@ class UnsupportedMediaType(RequestError):
     """
 
     code = "unsupported_media_type"
+
+
+class ConversationNotFound(RequestError):
+    """No conversation by that id for this caller (404). One message for an id that does not
+    exist and for another key's, so the answer says nothing about other keys' conversations."""
+
+    code = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__("conversation not found")
 
 
 class ValidationFailed(RequestError):
@@ -396,6 +407,7 @@ __all__ = [
     "BodyTimeout",
     "BodyTooLarge",
     "ConfigError",
+    "ConversationNotFound",
     "EventTooLarge",
     "Forbidden",
     "OverCapacity",

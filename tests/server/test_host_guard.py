@@ -214,6 +214,7 @@ def test_serve_reads_allowed_hosts_from_the_environment(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(AICHATFLOW_ALLOWED_HOSTS="chat.example", AICHATFLOW_AUTO_DETECT="0")
+    env.update(AICHATFLOW_STORE_URL="off")  # no ./aichatflow.db in the working directory
     env.pop("AICHATFLOW_CONFIG", None)
     cmd = [sys.executable, "-m", "aichatflow", "serve", "--port", str(port)]
     log = tmp_path / "serve.log"

@@ -2,15 +2,18 @@
 
 The lifespan owns the provider registry (and so every upstream HTTP client): it is built at
 start-up, where a bad config fails loudly, and closed at shutdown; with Redis storage it also
-shares the registry's fallback cooldowns with other instances (``redis_cooldowns.py``). Streams
-in flight at shutdown are ended by ``aichatflow.server.runner`` with a ``server_shutting_down``
-frame before uvicorn waits for connections to close.
+shares the registry's fallback cooldowns with other instances (``redis_cooldowns.py``). It
+opens the conversation store too (``app.state.store``; ``None`` with ``[store] url =
+"off"``), migrating its schema first when ``[store] upgrade``, and closes it at shutdown.
+Streams in flight at shutdown are ended by ``aichatflow.server.runner`` with a
+``server_shutting_down`` frame before uvicorn waits for connections to close.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,6 +31,7 @@ from . import routes
 from .access_log import AccessLog
 from .auth import build_keys, mint_ticket
 from .chat_endpoint import ChatApp, ChatEndpoint
+from .conversations import conversation_routes
 from .cors import build_cors
 from .errors import handle_aichatflow_error, handle_http_exception, handle_unexpected_error
 from .gate import Parts
@@ -38,6 +42,9 @@ from .page_headers import PageFiles
 from .redis_cooldowns import share_cooldowns
 from .resume import resume_stream, stop_stream
 from .run_flow import RunFlow
+
+if TYPE_CHECKING:
+    from ..store.conversations import ConversationStore
 
 
 def production_parts(settings: Settings, registry: Registry | None = None) -> Parts:
@@ -52,6 +59,19 @@ def production_parts(settings: Settings, registry: Registry | None = None) -> Pa
     )
 
 
+async def open_store(settings: Settings) -> ConversationStore | None:
+    """The conversation store ``[store]`` asks for (migrated when ``upgrade``), or ``None``
+    when it is ``"off"``. SQLAlchemy loads only here, and only when a store is configured."""
+    if not settings.store.enabled:
+        return None
+    from ..store.conversations import ConversationStore
+
+    config = settings.store
+    return await ConversationStore.open(
+        config.url, upgrade=config.upgrade, pool_size=config.pool_size
+    )
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Starlette:
     """Build the app. Pass ``registry`` to use providers built elsewhere (tests, embedding)."""
     settings = settings or Settings.load()
@@ -62,6 +82,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await open_store(settings)
+        app.state.store = store
         if shared_cooldowns is not None:
             shared_cooldowns.start()
         try:
@@ -71,6 +93,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 await runs.aclose()
             if shared_cooldowns is not None:
                 await shared_cooldowns.aclose()
+            if store is not None:
+                await store.aclose()
             if parts.limiter is not None:
                 await parts.limiter.aclose()
             if parts.keys is not None:
@@ -108,6 +132,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             Route("/v1/models/{model_id:path}", routes.retrieve_model, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Mount("/static", PageFiles(directory=routes.STATIC), name="static"),
+            *(conversation_routes() if settings.store.enabled else []),
             *(
                 [Route("/metrics", parts.metrics.endpoint, methods=["GET"])]
                 if parts.metrics
@@ -122,6 +147,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.store = None
     app.state.registry = registry
     app.state.keys = parts.keys
     app.state.limits = limits
@@ -129,4 +155,4 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     return app
 
 
-__all__ = ["create_app", "production_parts"]
+__all__ = ["create_app", "open_store", "production_parts"]

@@ -1,0 +1,1 @@
+"""The store's alembic migrations: ``env.py`` and ``versions/`` (run by ``store/migrate.py``)."""
