@@ -3,9 +3,8 @@
 ``make_journal`` runs a test once per backend (memory, Redis on the session's real
 ``redis-server`` (``redis_url`` in tests/conftest.py), and Redis relayed through a memory copy
 of the runs produced here, as a server uses it: ``journal/relay.py``). Redis journals built
-by one test share
-that Redis, as instances of one deployment do; the memory backend has one process only, so
-each call returns the same journal (two "instances" of it are one).
+by one test share that Redis, as instances of one deployment do; the memory backend has one
+process only, so each call returns the same journal (two "instances" of it are one).
 """
 
 from __future__ import annotations

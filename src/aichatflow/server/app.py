@@ -42,6 +42,7 @@ from .page_headers import PageFiles
 from .redis_cooldowns import share_cooldowns
 from .resume import resume_stream, stop_stream
 from .run_flow import RunFlow
+from .turns import StoredTurns
 
 if TYPE_CHECKING:
     from ..store.conversations import ConversationStore
@@ -84,6 +85,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(settings)
         app.state.store = store
+        if store is not None and run_flow is not None:
+            run_flow.turns = StoredTurns(store)
+            if not run_flow.journal.shared and settings.workers == 1:
+                # this process's memory held every run: those of the last one are gone
+                await store.abandon_in_progress()
         if shared_cooldowns is not None:
             shared_cooldowns.start()
         try:

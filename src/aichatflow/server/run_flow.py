@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from ..chat_stream import ChatStream, aclose_quietly
 from ..config import Settings
 from ..dialects.native import NativeDialect
-from ..errors import OverCapacity
+from ..errors import AIChatFlowError, OverCapacity
 from ..journal.backend import Journal, RunInfo
 from ..journal.fingerprint import fingerprint
 from ..journal.reader import reader_limits
@@ -115,9 +115,7 @@ class RunFlow:
     ) -> None:
         """The journal failed before the stream started: 503, nothing spent."""
         log.warning("journal unavailable: %s", type(exc).__name__)
-        await aclose_quietly(response.source)
-        if admission is not None:
-            await admission.release(None)
+        await _give_back(response, admission)
         raise OverCapacity(
             "the stream journal is unavailable; retry shortly", retry_after=2.0
         ) from None
@@ -164,6 +162,10 @@ class RunFlow:
                 on_end=self._end_hook(print_, admission, ending),
                 cancel_when_alone=not (native and self.continue_native),
             )
+        except AIChatFlowError:  # the request's own fault (an unknown conversation): its answer
+            exchange.detached = False
+            await _give_back(response, admission)
+            raise
         except Exception as exc:
             exchange.detached = False
             await self._refuse(response, admission, exc)
@@ -238,6 +240,13 @@ class RunFlow:
         )
         reader.record = response.record
         return reader
+
+
+async def _give_back(response: EventStreamResponse, admission: Admission | None) -> None:
+    """A request refused before its stream started: its source closed, its slot released."""
+    await aclose_quietly(response.source)
+    if admission is not None:
+        await admission.release(None)
 
 
 class _Ending:
