@@ -10,9 +10,10 @@ streaming the mock (``[providers.fast]``, ``tokens_per_second = 0``):
   port (unpinned, like ``run_production.py``). Skipped with a note when ``redis-server`` is not
   installed or this checkout has no Redis journal (``aichatflow.journal.redis_journal``).
 
-Every stack has ``[dedup] mode = "off"`` (no stream shares another's run) and ``[journal]
-ttl = 60`` (finished runs expire during the run, so their expiry is part of what is measured
-and the memory held stays bounded). One config holds three mock providers: ``fast`` (one token
+Every stack has ``[dedup] mode = "off"`` (no stream shares another's run), ``[store] url =
+"off"`` (the journal alone, without stored conversations) and ``[journal] ttl = 60``
+(finished runs expire during the run, so their expiry is part of what is measured and the
+memory held stays bounded). One config holds three mock providers: ``fast`` (one token
 per batch: one journal entry and one write per event), ``coal`` (``burst = 64``: coalesced, as
 the ``fast`` scenario's ``aichatflow b=64``) and ``paced`` (``run_paced.py``'s: 20 tokens/s).
 
@@ -87,6 +88,9 @@ def journal_tables(stack: str, redis_url: str | None) -> str:
     url = f'url = "{redis_url}"\n' if stack == REDIS else ""
     return (
         f'\n[journal]\nbackend = "{backend}"\n{url}ttl = 60\n\n[dedup]\nmode = "off"\n'
+        # the journal alone: no conversation store (serve's default SQLite would add a turn's
+        # two writes and a transcript to every native request of the journal stacks)
+        '\n[store]\nurl = "off"\n'
         + mock_table("coal", burst=64)
         + mock_table("paced", tokens_per_second=RATE)
     )

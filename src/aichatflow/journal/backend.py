@@ -51,15 +51,22 @@ class Entry:
     themselves (``events``, what the memory journal keeps and hands back without a decode) or
     their bytes (``data``, ``codec.py``: what Redis keeps), or both."""
 
-    __slots__ = ("count", "data", "events", "first")
+    __slots__ = ("count", "data", "events", "first", "text_size")
 
     def __init__(
-        self, first: int, count: int, data: bytes = b"", events: list[ChatEvent] | None = None
+        self,
+        first: int,
+        count: int,
+        data: bytes = b"",
+        events: list[ChatEvent] | None = None,
+        text_size: int = -1,
     ) -> None:
         self.first = first
         self.count = count
         self.data = data
         self.events = events
+        self.text_size = text_size
+        """Characters of text its events hold, when the producer counted them (-1: not)."""
 
     @property
     def last(self) -> int:

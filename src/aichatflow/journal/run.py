@@ -26,7 +26,16 @@ from starlette.types import Message
 from ..chat_stream import ChatStream
 from ..dialects.base import DialectState, Headers
 from ..dialects.error_shape import ErrorShape
-from ..events import CONTENT_TYPES, ChatEvent, Finish, StreamError, StreamStart, Usage
+from ..events import (
+    ChatEvent,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from ..request_record import RequestRecord
 from ..stream.engine import StreamOutcome, run_stream
 from ..stream.limits import StreamLimits
@@ -97,10 +106,15 @@ class JournalFeed(DialectState):
         if self.terminal:
             return b""
         content = False
+        size = 0  # characters of text the entry holds (the memory journal's bounds count them)
         for event in batch:
             cls = event.__class__
-            if cls in CONTENT_TYPES:
+            if cls is TextDelta or cls is ReasoningDelta:
                 content = True
+                size += len(event.text)  # type: ignore[union-attr]
+            elif cls is ToolCallDelta:
+                content = True
+                size += len(event.arguments)  # type: ignore[union-attr]
             elif cls is Finish or cls is StreamError:
                 self.terminal = True
                 self.last = event
@@ -119,10 +133,10 @@ class JournalFeed(DialectState):
         count = len(batch)
         if self.encode:  # the bytes for Redis, the events for readers in this process
             data = encode_batch(batch)
-            self._entry = Entry(self.seq + 1, count, data, batch)
+            self._entry = Entry(self.seq + 1, count, data, batch, size)
         else:
             data = b"+"  # the engine writes only a non-empty body; the entry has the events
-            self._entry = Entry(self.seq + 1, count, b"", batch)
+            self._entry = Entry(self.seq + 1, count, b"", batch, size)
         self.seq += count
         return data
 
