@@ -41,6 +41,9 @@ def build_journal(settings: Settings) -> Journal | None:
         ttl=config.ttl,
         heartbeat=settings.stream.heartbeat,
         max_duration=settings.stream.max_duration,
+        # a finished run's description outlives its entries by one more ttl: long enough to
+        # tell a late resume "expired", short enough that Redis holds two ttl's worth of runs
+        tombstone=config.ttl,
         cache_max_bytes=settings.cache.max_bytes,
     )
     journal: Journal = RelayedJournal(redis)
