@@ -118,6 +118,12 @@ def mock_table(
     )
 
 
+DIRECT_PATH = '\n[journal]\nbackend = "off"\n\n[store]\nurl = "off"\n'
+"""The direct path: no journal and no conversation store. ``serve`` has both by default; the
+scenarios measure the streaming path itself (``run_journal.py`` measures what the journal
+adds, ``run_store.py`` what a stored turn costs), unless ``extra`` names its own."""
+
+
 def mock_config(port: int, *, provider: str = "fast", extra: str = "", **mock: Any) -> str:
     """A whole config: one mock provider (``mock`` as in :func:`mock_table`), its model
     ``<provider>/x`` the default, then ``extra`` (more tables, e.g. ``[stream]``)."""
@@ -138,7 +144,8 @@ GRANIAN = " (granian)"
 def aichatflow_server(
     name: str, tmp: Path, cpu: int | None, config_for_port: str | None = None, **mock: Any
 ) -> Server:
-    """aichatflow with ``config_for_port`` (a TOML with ``{port}``) or a mock provider; on
+    """aichatflow with ``config_for_port`` (a TOML with ``{port}``) or a mock provider, on the
+    direct path unless the config has a ``[journal]`` table (``DIRECT_PATH``); on
     granian when ``name`` ends with :data:`GRANIAN` (its worker is a child process: CPU and
     RSS are read over the process tree)."""
     port = free_port()
@@ -150,6 +157,8 @@ def aichatflow_server(
         text = config_for_port.replace("{port}", str(port))
     if "[http]" not in text:
         text += UNCAPPED
+    if "[journal]" not in text:
+        text += DIRECT_PATH
     config.write_text(text)
     cmd = aichatflow_cmd(config) + (["--server", "granian"] if name.endswith(GRANIAN) else [])
     return Server(name, cmd, port, cpu=cpu, log=config.with_suffix(".log"))
