@@ -128,6 +128,10 @@ class Journal(Protocol):
         died."""
         ...
 
+    async def discard(self, stream_id: str) -> None:
+        """Forget a run that was created but never started (its request joined another)."""
+        ...
+
     async def request_stop(self, stream_id: str) -> bool:
         """Ask the run's producer, wherever it runs, to stop; False when it already ended."""
         ...

@@ -215,6 +215,9 @@ class MemoryJournal:
             if stream.info.state == "live" and stream_id not in self._streams:
                 raise ProducerLost(stream_id)
 
+    async def discard(self, stream_id: str) -> None:
+        self._streams.pop(stream_id, None)
+
     async def request_stop(self, stream_id: str) -> bool:
         stream = self._streams.get(stream_id)
         if stream is None or stream.info.state != "live":

@@ -268,6 +268,10 @@ class RedisJournal:
         """At most a heartbeat, and never past the producer's lease (``pttl`` ms left)."""
         return min(self.heartbeat, max(pttl, 0) / 1000 + LEASE_MARGIN)
 
+    async def discard(self, stream_id: str) -> None:
+        self._written.pop(stream_id, None)
+        await self._call("discarding a run", self._redis.delete(*_keys(stream_id)))
+
     async def request_stop(self, stream_id: str) -> bool:
         stopped = await self._call("stopping", self._stop([_keys(stream_id)[1]]))
         return bool(stopped)

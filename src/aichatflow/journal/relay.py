@@ -139,6 +139,11 @@ class RelayedJournal:
         async for entries in source.read(stream_id, after):
             yield entries
 
+    async def discard(self, stream_id: str) -> None:
+        self._outboxes.pop(stream_id, None)
+        await self.local.discard(stream_id)
+        await self.redis.discard(stream_id)
+
     async def request_stop(self, stream_id: str) -> bool:
         here = await self.local.request_stop(stream_id)
         there = await self.redis.request_stop(stream_id)

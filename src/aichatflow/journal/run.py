@@ -220,9 +220,12 @@ class Runs:
         transcript: bool = False,
         on_end: EndHook | None = None,
         cancel_when_alone: bool = False,
+        created: bool = False,
     ) -> Run:
-        """Register the run in the journal and start its producer task."""
-        await self.journal.create(info)
+        """Register the run in the journal (unless ``created`` already) and start its
+        producer task."""
+        if not created:
+            await self.journal.create(info)
         feed = JournalFeed(self.journal, info.stream_id, transcript=transcript)
         run = Run(info, feed, cancel_when_alone)
         self.live[info.stream_id] = run

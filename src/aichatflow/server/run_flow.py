@@ -17,6 +17,7 @@ logged on its own, and charged no tokens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
@@ -84,7 +85,7 @@ class RunFlow:
             await stream_admitted(scope, receive, send, parts, response, admission, exchange.record)
             return
         try:
-            joined = await self._shared(print_, response.stream_id)
+            joined = await self._shared(print_, response, chat.model, owner)
         except Exception as exc:
             await self._refuse(response, admission, exc)
         if joined is not None:
@@ -97,18 +98,33 @@ class RunFlow:
                 scope, receive, send, parts, reader, admission, exchange.record, charge=False
             )
             return
-        await self._start(scope, receive, send, parts, response, admission, exchange, chat, print_)
+        created = print_ is not None  # ``_shared`` registered the run to claim it
+        await self._start(
+            scope, receive, send, parts, response, admission, exchange, chat, print_, created
+        )
 
-    async def _shared(self, print_: str | None, stream_id: str) -> tuple[str, bool] | None:
-        """The run answering an identical request: (its id, whether it is a cached one)."""
+    async def _shared(
+        self, print_: str | None, response: EventStreamResponse, model: str, owner: str
+    ) -> tuple[str, bool] | None:
+        """The run answering an identical request: (its id, whether it is a cached one).
+
+        The run this request would start is registered before it claims the fingerprint, so a
+        claim always names a run that exists: an identical request arriving between the two
+        steps would otherwise find the claim's run missing, take the claim over and start a
+        second upstream call. A request that joins another's run discards its own."""
         if print_ is None:
             return None
         if self.cache_ttl > 0:
             cached = await self.journal.cached(print_)
             if cached is not None:
                 return cached, True
-        live = await self.journal.claim(print_, stream_id)
-        return None if live is None else (live, False)
+        journal, stream_id = self.journal, response.stream_id
+        await journal.create(_info(response, model, owner))
+        live = await journal.claim(print_, stream_id)
+        if live is None:
+            return None
+        await journal.discard(stream_id)
+        return live, False
 
     async def _refuse(
         self, response: EventStreamResponse, admission: Admission | None, exc: Exception
@@ -131,6 +147,7 @@ class RunFlow:
         exchange: Exchange,
         chat: ChatRequest,
         print_: str | None,
+        created: bool = False,
     ) -> None:
         stream_id = response.stream_id
         dialect = response.dialect
@@ -144,13 +161,8 @@ class RunFlow:
                 await aclose_quietly(response.source)
                 response.source = registry.stream(upstream_chat)
                 dialect.start_fields["conversation_id"] = conversation_id  # type: ignore[attr-defined]
-            info = RunInfo(
-                stream_id,
-                owner,
-                chat.model,
-                deployment=getattr(dialect, "deployment", None),
-                conversation_id=conversation_id,
-            )
+            info = _info(response, chat.model, owner)
+            info.conversation_id = conversation_id
             record = exchange.record
             exchange.detached = True
             ending = _Ending(scope["app"].gate, record, 2)
@@ -161,6 +173,7 @@ class RunFlow:
                 transcript=self.turns is not None and native,
                 on_end=self._end_hook(print_, admission, ending),
                 cancel_when_alone=not (native and self.continue_native),
+                created=created,
             )
         except AIChatFlowError:  # the request's own fault (an unknown conversation): its answer
             exchange.detached = False
@@ -168,6 +181,8 @@ class RunFlow:
             raise
         except Exception as exc:
             exchange.detached = False
+            if created:
+                await _quietly(self.journal.discard(stream_id))
             await self._refuse(response, admission, exc)
         del run
         if isinstance(dialect, NativeDialect):
@@ -240,6 +255,20 @@ class RunFlow:
         )
         reader.record = response.record
         return reader
+
+
+async def _quietly(step: Awaitable[None]) -> None:
+    """A clean-up step whose failure must not hide the error being answered."""
+    try:
+        await step
+    except Exception:
+        log.warning("journal clean-up failed", exc_info=True)
+
+
+def _info(response: EventStreamResponse, model: str, owner: str) -> RunInfo:
+    """The run ``response`` would start."""
+    deployment = getattr(response.dialect, "deployment", None)
+    return RunInfo(response.stream_id, owner, model, deployment=deployment)
 
 
 async def _give_back(response: EventStreamResponse, admission: Admission | None) -> None:
