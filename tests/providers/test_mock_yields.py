@@ -48,7 +48,9 @@ async def test_healthz_answers_during_a_long_full_speed_answer(tmp_path: Path) -
                 waits.append(time.monotonic() - started)
                 await asyncio.sleep(0.05)
         size = await stream
-    assert size > 300_000 * 20  # the whole answer came (each token is a frame of 40+ bytes)
+    # the whole answer came: at least two bytes a token (serve journals by default, and a reader
+    # that falls behind gets many tokens in one frame; on the direct path each is a frame)
+    assert size > 300_000 * 2
     assert waits, "the answer ended before the first health check"
     # Measured: 5-11 ms each; one wait of 3.5 s (the whole answer) before the mock yielded.
     assert max(waits) < 1.0, f"/healthz waits, s: {[round(w, 3) for w in waits]}"

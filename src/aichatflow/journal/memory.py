@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator, Callable
 from .backend import Entry, ProducerLost, ResumeExpired, RunInfo
 
 FORGET_AFTER = 10_000
-"""How many expired runs are still recognised as expired (about 200 bytes each)."""
+"""How many expired runs are still recognised as expired (an id and an owner each, about 100
+bytes)."""
 
 
 class _Stream:
@@ -90,7 +91,8 @@ class MemoryJournal:
         self._ended: list[tuple[float, str]] = []
         """A heap of (keep until, stream id) of finished streams; an entry whose stream's time
         was extended since (a cached answer) is pushed again when it comes up."""
-        self._forgotten: OrderedDict[str, RunInfo] = OrderedDict()
+        self._forgotten: OrderedDict[str, str] = OrderedDict()
+        """Expired runs, by id: only their owner (what a resume must check), kept small."""
         self._claims: dict[str, str] = {}
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self.bytes = 0
@@ -154,7 +156,7 @@ class MemoryJournal:
             return
         self.bytes -= stream.bytes
         stream.info.state = "expired"
-        self._forgotten[stream_id] = stream.info
+        self._forgotten[stream_id] = stream.info.owner
         while len(self._forgotten) > FORGET_AFTER:
             self._forgotten.popitem(last=False)
 
@@ -177,7 +179,10 @@ class MemoryJournal:
         stream = self._streams.get(stream_id)
         if stream is not None:
             return stream.info
-        return self._forgotten.get(stream_id)
+        owner = self._forgotten.get(stream_id)
+        if owner is None:
+            return None
+        return RunInfo(stream_id, owner, "", state="expired")
 
     async def read(self, stream_id: str, after: int) -> AsyncIterator[list[Entry]]:
         stream = self._streams.get(stream_id)
