@@ -82,11 +82,16 @@ async def test_nginx_holds_a_close_delimited_stream_unless_it_opts_out(
 
 
 def spool_bytes() -> int:
-    """More than the kernel can hold in flight between nginx and a client that stopped reading:
-    twice the largest TCP send buffer (nginx's socket towards the client grows up to it), plus
-    1 MiB. Measured: nginx spooled 5 MB but not 2 MB with a 4 MiB maximum."""
-    fields = Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()
-    return 2 * int(fields[2]) + (1 << 20)
+    """More than the kernel can hold in flight from aichatflow to a client that stopped reading:
+    aichatflow's send buffer and nginx's towards the client (each grows up to the largest TCP
+    send buffer), nginx's receive buffer from aichatflow (it grows up to the largest receive
+    buffer, though nginx itself reads no further ahead than its client), plus 1 MiB. Measured:
+    nginx spooled 5 MB but not 2 MB with a 4 MiB send maximum; and once in a CI run the 9 MiB
+    that twice the send maximum plus 1 MiB made all fitted in flight, with a 32 MiB receive
+    maximum."""
+    wmem = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    rmem = int(Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split()[2])
+    return 2 * wmem + rmem + (1 << 20)
 
 
 def bulk_stream(total: int) -> Script:
