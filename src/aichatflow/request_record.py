@@ -52,6 +52,13 @@ class RequestRecord:
     gap_sum: float = 0.0
 
     @property
+    def tokens_used(self) -> int | None:
+        """Input plus output tokens, once a usage was reported (what the limits settle)."""
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+    @property
     def ttft(self) -> float | None:
         """Seconds from the request's arrival to its first content write."""
         return None if self.first_content is None else self.first_content - self.arrived

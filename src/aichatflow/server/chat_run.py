@@ -98,10 +98,7 @@ async def stream_admitted(
             metrics.stream_closed(record.route)
         record_outcome(record, response)
         if admission is not None:
-            used = None
-            if charge and (record.input_tokens is not None or record.output_tokens is not None):
-                used = (record.input_tokens or 0) + (record.output_tokens or 0)
-            await admission.release(used)
+            await admission.release(record.tokens_used if charge else None)
 
 
 def record_outcome(record: RequestRecord, response: EventStreamResponse) -> None:

@@ -223,10 +223,7 @@ class RunFlow:
             finally:
                 _record_run(record, end)
                 if admission is not None:
-                    used = None
-                    if record.input_tokens is not None or record.output_tokens is not None:
-                        used = (record.input_tokens or 0) + (record.output_tokens or 0)
-                    await admission.release(used)
+                    await admission.release(record.tokens_used)
                 ending.done()
 
         return on_end
