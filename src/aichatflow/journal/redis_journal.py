@@ -48,7 +48,7 @@ from ..redaction import redact_url
 from ..redis_client import TIMEOUT, describe_error, redis_client
 from ..throttled_log import ThrottledWarning
 from .backend import Entry, ProducerLost, ResumeExpired, RunInfo, State
-from .redis_scripts import APPEND, APPEND_MANY, BEAT, END, KEEP, LOCATE, STOP, SWAP
+from .redis_scripts import APPEND_MANY, BEAT, END, KEEP, LOCATE, STOP, SWAP
 
 log = logging.getLogger("aichatflow.journal")
 
@@ -113,8 +113,7 @@ class RedisJournal:
         where = self._url.replace("%", "%%")
         self._failing = ThrottledWarning(log, f"journal: Redis at {where} failed %d more times")
         script = self._redis.register_script
-        self._append, self._beat, self._end = script(APPEND), script(BEAT), script(END)
-        self._append_many = script(APPEND_MANY)
+        self._append_many, self._beat, self._end = script(APPEND_MANY), script(BEAT), script(END)
         self._locate, self._stop = script(LOCATE), script(STOP)
         self._keep, self._swap = script(KEEP), script(SWAP)
 
@@ -147,18 +146,11 @@ class RedisJournal:
         self._written[info.stream_id] = 0
 
     async def append(self, stream_id: str, entry: Entry) -> bool:
-        written = self._written.get(stream_id)
-        total = (written or 0) + len(entry.data)
-        self._written[stream_id] = total
-        args = [
-            *(entry.first, entry.count, entry.data, self.max_stream_entries),
-            *(entry.last, total, self._lease_ms, self._live_ms if not written else 0),
-        ]
-        go_on = await self._call("appending", self._append(_keys(stream_id), args))
-        return bool(go_on)
+        return await self.append_many(stream_id, [entry])
 
     async def append_many(self, stream_id: str, entries: list[Entry]) -> bool:
-        """``append`` for several entries at once, in one round trip (``relay.py``)."""
+        """``append`` for one or several entries, in one round trip (``relay.py`` sends
+        everything its producer wrote while the last round trip was in flight)."""
         written = self._written.get(stream_id)
         total = (written or 0) + sum(len(entry.data) for entry in entries)
         self._written[stream_id] = total

@@ -13,24 +13,11 @@ may last): appends and the end refuse it rather than recreate keys nothing would
 
 from __future__ import annotations
 
-APPEND = """
--- KEYS: s, i, l. ARGV: first, count, data, maxlen, length, bytes, lease ms, stream ttl ms
--- (0: keep the stream's expiry). Returns 1 to go on, 0 when a stop was asked or the run is gone.
-local stop = redis.call('HGET', KEYS[2], 'stop')
-if not stop then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '0-' .. ARGV[1], 'n', ARGV[2], 'd', ARGV[3])
-redis.call('HSET', KEYS[2], 'length', ARGV[5], 'bytes', ARGV[6])
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[7])
-if ARGV[8] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[8]) end
-if stop == '1' then return 0 end
-return 1
-"""
-
 APPEND_MANY = """
 -- KEYS: s, i, l. ARGV: maxlen, length, bytes, lease ms, stream ttl ms (0: keep the stream's
 -- expiry), then (first, count, data) for each entry. Returns 1 to go on, 0 when a stop was
--- asked or the run is gone: ``APPEND`` for every entry the producer wrote since the last
--- round trip (``relay.py``), still one round trip.
+-- asked or the run is gone. One entry or all those the producer wrote since its last round
+-- trip (``relay.py``): one round trip either way.
 local stop = redis.call('HGET', KEYS[2], 'stop')
 if not stop then return 0 end
 for i = 6, #ARGV, 3 do
@@ -118,7 +105,6 @@ return 1
 """
 
 __all__ = [
-    "APPEND",
     "APPEND_MANY",
     "BEAT",
     "END",
