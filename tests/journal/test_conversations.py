@@ -188,3 +188,77 @@ async def test_closing_the_tab_still_stores_the_whole_answer(server: RunningServ
     answer = stored["messages"][-1]
     assert answer["status"] == "complete"
     assert len(answer["content"].split()) >= 10 and answer["content"].startswith(texts(frames))
+
+
+async def test_regenerate_and_edit_replace_the_last_turn(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    """``replace_from`` the last question: its answer (regenerate) or the question itself
+    (edit) is replaced, and upstream gets the history before it only."""
+    fake.queue(*(Script(openai_stream([word])) for word in ("A1", "A2", "B1", "B2")))
+    async with httpx.AsyncClient(timeout=20) as client:
+        body = {"model": "up/m", "messages": [{"role": "user", "content": "q1"}]}
+        _, frames = await post(client, server.url, body, A)
+        start = orjson.loads(frames[0].data)
+        conversation = start["conversation_id"]
+        stored = await settled(client, server.url, conversation)
+        assert stored["messages"][-1]["id"] == start["message_id"]
+        follow = {**body, "conversation_id": conversation}
+        await post(
+            client, server.url, {**follow, "messages": [{"role": "user", "content": "q2"}]}, A
+        )
+        q2 = (await settled(client, server.url, conversation))["messages"][2]
+        regenerate = {
+            **follow,
+            "replace_from": q2["id"],
+            "messages": [{"role": "user", "content": "q2"}],
+        }
+        _, frames = await post(client, server.url, regenerate, A)
+        assert texts(frames) == "B1"
+        sent = orjson.loads(fake.requests[-1].body)
+        assert [m["content"] for m in sent["messages"]] == ["q1", "A1", "q2"]
+        assert "replace_from" not in sent
+        stored = await settled(client, server.url, conversation)
+        assert [m["content"] for m in stored["messages"]] == ["q1", "A1", "q2", "B1"]
+        q2 = stored["messages"][2]
+        edit = {
+            **follow,
+            "replace_from": q2["id"],
+            "messages": [{"role": "user", "content": "q2!"}],
+        }
+        await post(client, server.url, edit, A)
+        stored = await settled(client, server.url, conversation)
+        assert [m["content"] for m in stored["messages"]] == ["q1", "A1", "q2!", "B2"]
+
+
+async def test_replace_from_hostile_values_cost_nothing(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    fake.queue(Script(openai_stream(["x"])))
+    async with httpx.AsyncClient(timeout=20) as client:
+        body = {"model": "up/m", "messages": [{"role": "user", "content": "mine"}]}
+        _, frames = await post(client, server.url, body, A)
+        conversation = orjson.loads(frames[0].data)["conversation_id"]
+        first = (await settled(client, server.url, conversation))["messages"][0]["id"]
+        attempts = fake.attempts
+        cases = [
+            ({**body, "replace_from": first}, 422),  # no conversation named
+            ({**body, "conversation_id": conversation, "replace_from": 5}, 422),
+            ({**body, "conversation_id": conversation, "replace_from": "x" * 65}, 422),
+            ({**body, "conversation_id": conversation, "replace_from": "nope"}, 404),
+        ]
+        for case, status in cases:
+            got = await client.post(server.url + "/api/chat", json=case, headers=A)
+            assert got.status_code == status, (case, got.text)
+        foreign = {**body, "conversation_id": conversation, "replace_from": first}
+        got = await client.post(server.url + "/api/chat", json=foreign, headers=B)
+        assert got.status_code == 404
+        assert fake.attempts == attempts
+        stored = await settled(client, server.url, conversation)
+        assert [m["content"] for m in stored["messages"]] == ["mine", "x"]  # nothing deleted
+
+
+async def test_the_page_config_names_the_features(server: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=20) as client:
+        config = (await client.get(server.url + "/api/config", headers=A)).json()
+    assert config["features"] == {"conversations": True, "resume": True}

@@ -7,7 +7,7 @@ The engine owns timing, I/O and error handling; the dialect owns bytes and heade
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..events import (
     ChatEvent,
@@ -30,6 +30,8 @@ SSE_HEADERS: Headers = [
 
 
 T = TypeVar("T")
+TurnMode = Literal["continue", "replace"]
+"""How a dialect's requests are turns of a stored conversation (``Dialect.turns``)."""
 
 
 class Dialect(Protocol[T]):
@@ -54,6 +56,15 @@ class Dialect(Protocol[T]):
     """The stream's last usage, once it ended."""
     answered_by: str
     """The ``provider/model`` that answered (its ``StreamStart``), once it started."""
+    turns: TurnMode | None
+    """Whether a request in this dialect is a turn of a stored conversation, and how
+    (``server/turns.py``): ``"continue"`` when the server holds the history, ``"replace"`` when
+    the client sends all of it; ``None``: not stored."""
+
+    def begin_turn(self, conversation_id: str, message_id: str) -> None:
+        """The stored conversation this response answers in, and its answer's message id;
+        called before the stream starts (only when ``turns`` is set)."""
+        ...
 
     @property
     def error_shape(self) -> ErrorShape:
@@ -85,6 +96,7 @@ class DialectState:
 
     heartbeat = b": hb\n\n"
     error_shape: ErrorShape
+    turns: TurnMode | None = None
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
@@ -103,6 +115,9 @@ class DialectState:
         self.answered_by = ""
         """The ``provider/model`` that answered, from ``StreamStart`` (the fallback that did,
         when the first deployment failed)."""
+
+    def begin_turn(self, conversation_id: str, message_id: str) -> None:
+        """Only dialects with ``turns`` are told their conversation (``Dialect.begin_turn``)."""
 
     def error_response(self, error: StreamError, status: int = 0) -> tuple[int, Headers, bytes]:
         code, headers, body = self.error_shape.response(error, self.request_id, status=status)
@@ -191,5 +206,6 @@ __all__ = [
     "ErrorShape",
     "FoldedBodyDialect",
     "Headers",
+    "TurnMode",
     "retry_after_headers",
 ]

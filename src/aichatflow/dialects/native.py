@@ -30,7 +30,7 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from .base import SSE_HEADERS, ChatEventDialect, Headers
+from .base import SSE_HEADERS, ChatEventDialect, Headers, TurnMode
 from .error_shape import ErrorShape
 
 _dumps = orjson.dumps
@@ -61,6 +61,7 @@ class NativeDialect(ChatEventDialect):
     headers_on_open = True
     buffered = False
     error_shape = NATIVE_ERRORS
+    turns: TurnMode | None = "continue"
 
     def __init__(
         self, stream_id: str, model: str, *, retry_ms: int = 2000, deployment: str | None = None
@@ -86,6 +87,11 @@ class NativeDialect(ChatEventDialect):
         ``retry`` hint and that id only (no second ``start`` event), then the events after it."""
         self.seq = after
         self.resumed = True
+
+    def begin_turn(self, conversation_id: str, message_id: str) -> None:
+        """The ``start`` frame names the stored conversation and the answer's message."""
+        self.start_fields["conversation_id"] = conversation_id
+        self.start_fields["message_id"] = message_id
 
     def headers(self) -> Headers:
         request_id = (b"x-request-id", self.request_id.encode("ascii"))

@@ -19,6 +19,7 @@ from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse, new_stream_id
 from .gate import EXCHANGE, Exchange
 from .page_headers import PAGE_HEADERS
+from .turns import SERVER_FIELDS
 
 STATIC = Path(__file__).parent / "static"
 
@@ -34,11 +35,12 @@ def native_chat(registry: Registry, limits: StreamLimits, chat: ChatRequest) -> 
 
 
 def without_conversation(chat: ChatRequest) -> ChatRequest:
-    """``chat`` without the native body's ``conversation_id`` (it is no upstream parameter)."""
+    """``chat`` without the native body's ``conversation_id`` and ``replace_from`` (they are
+    the server's, no upstream parameters)."""
     extra = chat.model_extra
-    if not extra or "conversation_id" not in extra:
+    if not extra or SERVER_FIELDS.isdisjoint(extra):
         return chat
-    return ChatRequest.model_validate(chat.model_dump(exclude={"conversation_id"}))
+    return ChatRequest.model_validate(chat.model_dump(exclude=set(SERVER_FIELDS)))
 
 
 def openai_chat(registry: Registry, limits: StreamLimits, chat: ChatRequest) -> EventStreamResponse:
@@ -118,7 +120,12 @@ async def page(request: Request) -> Response:
 
 
 async def page_config(request: Request) -> Response:
-    return JSONResponse({"default_model": request.app.state.settings.default_model})
+    """What the page needs to know: the default model, and whether conversations are stored
+    (``/api/conversations``) and answers can be resumed and stopped (the journal's routes)."""
+    state = request.app.state
+    resume = state.run_flow is not None
+    features = {"conversations": resume and state.settings.store.enabled, "resume": resume}
+    return JSONResponse({"default_model": state.settings.default_model, "features": features})
 
 
 async def healthz(request: Request) -> Response:

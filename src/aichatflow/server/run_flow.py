@@ -1,9 +1,10 @@
 """A chat request with a journal: start a run, or join the identical live one, or replay the
 cached answer; then read it (``journal/``, docs/journal.md).
 
-What goes through the journal: every native ``POST /api/chat`` (it can be resumed, stopped
-from anywhere and, with ``[stream] on_disconnect = "continue"``, finishes when its tab closed);
-and a request on the other chat routes only when it can be shared (``journal/fingerprint.py``:
+What goes through the journal: every request whose dialect keeps conversation turns (the
+native ``POST /api/chat`` and the Vercel UI route: it can be resumed, stopped from anywhere and,
+with ``[stream] on_disconnect = "continue"``, finishes when its tab closed); and a request on
+the other chat routes only when it can be shared (``journal/fingerprint.py``:
 de-duplication and the cache). Anything else keeps the direct path: no run task for an answer
 that no one else could read.
 
@@ -36,6 +37,7 @@ from ..stream.response import EventStreamResponse
 from .chat_run import record_outcome, stream_admitted
 from .gate import Exchange, Gate, Parts
 from .production import Admission
+from .turns import TurnMode, TurnStart
 
 log = logging.getLogger("aichatflow.server")
 
@@ -47,8 +49,10 @@ class Turns(Protocol):
     """What the flow needs of the conversation store (``store/``): a turn begun before the
     run (the history it continues) and finished with the answer."""
 
-    async def begin(self, owner: str, chat: ChatRequest, stream_id: str) -> tuple[ChatRequest, str]:
-        """The request to send upstream (history prepended) and the conversation's id."""
+    async def begin(
+        self, owner: str, chat: ChatRequest, stream_id: str, mode: TurnMode = "continue"
+    ) -> TurnStart:
+        """The request to send upstream (history prepended), the conversation, the answer."""
         ...
 
     async def finish(self, stream_id: str, end: RunEnd) -> None: ...
@@ -77,11 +81,11 @@ class RunFlow:
         exchange: Exchange,
         chat: ChatRequest,
     ) -> None:
-        native = isinstance(response.dialect, NativeDialect)
+        keeps_turns = _turn_mode(response) is not None
         owner = exchange.caller.key_id or ""
-        stored = native and self.turns is not None
+        stored = keeps_turns and self.turns is not None
         print_ = None if stored else fingerprint(owner, chat, self.dedup)
-        if not native and print_ is None:  # nothing to share: the direct path
+        if not keeps_turns and print_ is None:  # nothing to share: the direct path
             await stream_admitted(scope, receive, send, parts, response, admission, exchange.record)
             return
         try:
@@ -151,16 +155,18 @@ class RunFlow:
     ) -> None:
         stream_id = response.stream_id
         dialect = response.dialect
-        native = isinstance(dialect, NativeDialect)
+        mode = _turn_mode(response)
+        stored = mode is not None and self.turns is not None
         owner = exchange.caller.key_id or ""
         conversation_id = None
         registry = scope["app"].state.registry
         try:
-            if native and self.turns is not None:
-                upstream_chat, conversation_id = await self.turns.begin(owner, chat, stream_id)
+            if mode is not None and self.turns is not None:
+                turn = await self.turns.begin(owner, chat, stream_id, mode)
                 await aclose_quietly(response.source)
-                response.source = registry.stream(upstream_chat)
-                dialect.start_fields["conversation_id"] = conversation_id  # type: ignore[attr-defined]
+                response.source = registry.stream(turn.chat)
+                conversation_id = turn.conversation_id
+                dialect.begin_turn(conversation_id, turn.message_id)
             info = _info(response, chat.model, owner)
             info.conversation_id = conversation_id
             record = exchange.record
@@ -170,9 +176,9 @@ class RunFlow:
                 response.source,
                 info,
                 record=record,
-                transcript=self.turns is not None and native,
+                transcript=stored,
                 on_end=self._end_hook(print_, admission, ending),
-                cancel_when_alone=not (native and self.continue_native),
+                cancel_when_alone=not (mode is not None and self.continue_native),
                 created=created,
             )
         except AIChatFlowError:  # the request's own fault (an unknown conversation): its answer
@@ -252,6 +258,12 @@ class RunFlow:
         )
         reader.record = response.record
         return reader
+
+
+def _turn_mode(response: EventStreamResponse) -> TurnMode | None:
+    """How the response's dialect keeps conversation turns (``server/turns.py``), if it does."""
+    mode: TurnMode | None = getattr(response.dialect, "turns", None)
+    return mode
 
 
 async def _quietly(step: Awaitable[None]) -> None:

@@ -123,16 +123,29 @@ class ConversationStore:
         *,
         model: str,
         stream_id: str,
+        replace_from: str | None = None,
+        replace_history: bool = False,
+        create: bool = False,
     ) -> Turn:
         """Store the client's new ``messages`` and an ``in_progress`` assistant message, in
         a new conversation (titled from the first user message) or in ``conversation_id``
         (``ConversationNotFound`` unless it is ``owner``'s). The ``Turn``'s history is the
-        conversation's earlier messages, in order, ready to be sent before the new ones."""
+        conversation's earlier messages, in order, ready to be sent before the new ones.
+
+        Three ways a turn may rewrite what came before, for clients that regenerate or edit:
+        ``replace_from`` names one of the conversation's messages, which is deleted with every
+        later one first (``ConversationNotFound`` when it is not one of them); with
+        ``replace_history`` the new messages are the whole history, and every stored message
+        is deleted first (a client that keeps the conversation itself, as ``useChat`` does);
+        ``create`` makes ``conversation_id`` a new conversation when it does not exist yet (an
+        id the client chose, already namespaced by owner: ``server/turns.py``)."""
         new = list(messages)
         async with self.database.write() as connection:
             now = _now()
-            if conversation_id is None:
-                conversation_id = new_id()
+            if conversation_id is None or (
+                create and not await self._exists(connection, owner, conversation_id)
+            ):
+                conversation_id = conversation_id or new_id()
                 title = clean(title_from(new))
                 await connection.execute(
                     conversation_table.insert().values(
@@ -148,6 +161,8 @@ class ConversationStore:
                     .where(conversation_table.c.id == conversation_id)
                     .values(updated_at=now)
                 )
+                if replace_history or replace_from is not None:
+                    rows = await self._cut(connection, conversation_id, rows, replace_from)
             position = rows[-1]["position"] + 1 if rows else 0
             stored = [
                 {
@@ -351,6 +366,60 @@ class ConversationStore:
             found = await connection.scalar(query)
         if found is None:
             raise ConversationNotFound()
+
+    @staticmethod
+    async def _exists(connection: AsyncConnection, owner: str, conversation_id: str) -> bool:
+        """Whether ``owner`` has this conversation. Another owner's id does not count: ids
+        that ``create`` may make are namespaced by owner, so it cannot collide with one."""
+        if not _ID.fullmatch(conversation_id):
+            raise ConversationNotFound()
+        query = select(conversation_table.c.id).where(
+            conversation_table.c.id == conversation_id, conversation_table.c.owner == owner
+        )
+        return await connection.scalar(query) is not None
+
+    @staticmethod
+    async def _cut(
+        connection: AsyncConnection,
+        conversation_id: str,
+        rows: Sequence[RowMapping],
+        replace_from: str | None,
+    ) -> Sequence[RowMapping]:
+        """Delete the messages from ``replace_from`` on (every one when it is None); the
+        rows that remain."""
+        keep = 0
+        if replace_from is not None:
+            at = next((i for i, row in enumerate(rows) if row["id"] == replace_from), None)
+            if at is None:
+                raise ConversationNotFound()
+            keep = at
+        if keep < len(rows):
+            await connection.execute(
+                message_table.delete().where(
+                    message_table.c.conversation_id == conversation_id,
+                    message_table.c.position >= rows[keep]["position"],
+                )
+            )
+        return rows[:keep]
+
+    async def live_stream(self, owner: str, conversation_id: str) -> str | None:
+        """The ``stream_id`` of the run still writing this conversation's last message (an
+        ``in_progress`` answer), else None; None too for an id that is not ``owner``'s."""
+        if not _ID.fullmatch(conversation_id):
+            return None
+        last = (
+            select(message_table.c.role, message_table.c.status, message_table.c.stream_id)
+            .join(conversation_table, conversation_table.c.id == message_table.c.conversation_id)
+            .where(conversation_table.c.id == conversation_id, conversation_table.c.owner == owner)
+            .order_by(message_table.c.position.desc())
+            .limit(1)
+        )
+        async with self.database.read() as connection:
+            row = (await connection.execute(last)).mappings().first()
+        if row is None or row["role"] != "assistant" or row["status"] != "in_progress":
+            return None
+        stream_id: str | None = row["stream_id"]
+        return stream_id
 
     @staticmethod
     async def _message_rows(
