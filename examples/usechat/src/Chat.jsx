@@ -1,6 +1,6 @@
 import { useChat } from "@ai-sdk/react";
 import { DefaultChatTransport } from "ai";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { saveMessages, savedMessages } from "./chatId.js";
 
 // Everything aichatflow needs is in the transport: the route, and the model in the body.
@@ -18,9 +18,12 @@ export function Chat({ id }) {
     transport,
     messages: savedMessages(id),
     resume: true,
-    onFinish: ({ messages }) => saveMessages(id, messages),
   });
   const busy = status === "submitted" || status === "streaming";
+  // Saved whenever no answer is half-written: a resume replays the answer from its start.
+  useEffect(() => {
+    if (status !== "streaming") saveMessages(id, messages);
+  }, [id, messages, status]);
 
   // Closing the connection does not stop the answer on aichatflow (a reload resumes it), so
   // Stop tells the server as well as ending the local stream.
