@@ -4,6 +4,8 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from aichatflow.errors import ConversationNotFound
@@ -92,3 +94,25 @@ async def test_live_stream_is_owner_scoped(store: ConversationStore) -> None:
     assert await store.live_stream("b", cid) is None
     assert await store.live_stream("a", "unknown") is None
     assert await store.live_stream("a", "not/an id") is None
+
+
+async def test_two_turns_creating_one_conversation_at_once_both_land(
+    store: ConversationStore,
+) -> None:
+    cid = "uRaceRaceRaceRaceRace12"
+    turns = await asyncio.gather(
+        *(
+            store.begin_turn(
+                "k",
+                cid,
+                [user(f"q{i}")],
+                model="m",
+                stream_id=f"s{i}",
+                replace_history=True,
+                create=True,
+            )
+            for i in range(4)
+        )
+    )
+    assert {t.conversation_id for t in turns} == {cid}
+    assert len(await store.list_conversations("k", limit=10)) == 1

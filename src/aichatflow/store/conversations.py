@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import RowMapping, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import ConfigError, ConversationNotFound, RequestError, ValidationFailed
@@ -138,8 +139,28 @@ class ConversationStore:
         ``replace_history`` the new messages are the whole history, and every stored message
         is deleted first (a client that keeps the conversation itself, as ``useChat`` does);
         ``create`` makes ``conversation_id`` a new conversation when it does not exist yet (an
-        id the client chose, already namespaced by owner: ``server/turns.py``)."""
-        new = list(messages)
+        id the client chose, already namespaced by owner: ``server/turns.py``). Two requests
+        creating one such conversation at once both succeed: the one whose insert loses the
+        race runs again and continues the conversation the other made."""
+        args = (owner, conversation_id, list(messages), model, stream_id)
+        try:
+            return await self._begin_turn(*args, replace_from, replace_history, create)
+        except IntegrityError:
+            if not create:
+                raise
+            return await self._begin_turn(*args, replace_from, replace_history, create)
+
+    async def _begin_turn(
+        self,
+        owner: str,
+        conversation_id: str | None,
+        new: list[Message],
+        model: str,
+        stream_id: str,
+        replace_from: str | None,
+        replace_history: bool,
+        create: bool,
+    ) -> Turn:
         async with self.database.write() as connection:
             now = _now()
             if conversation_id is None or (
