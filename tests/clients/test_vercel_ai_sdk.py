@@ -1,0 +1,187 @@
+"""The Vercel AI SDK (``ai@6`` in Node) as a real client of ``POST /api/ui/chat``.
+
+Why the real SDK: ``useChat`` reads the stream with ``DefaultChatTransport``, which validates
+every part against strict schemas (an unknown type or one extra field fails the whole stream),
+and builds the message with ``readUIMessageStream``. If that client rejects a part, or shows a
+different message than the model wrote, the endpoint is broken for every such front end,
+whatever our own tests of the frames say. ``tests/support/node_ai.py`` runs the client; every
+test here talks to a real uvicorn on 127.0.0.1 with the fake OpenAI-compatible upstream behind
+it (real bytes: reasoning, tool calls, an upstream that breaks off, one that never finishes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.node_ai import Reading, chunk_types, run_ui_client, text_of
+from tests.support.server import RunningServer
+from tests.support.upstream import (
+    Chunks,
+    FakeUpstream,
+    Script,
+    end_chunked,
+    event,
+    headers,
+    openai_stream,
+    sleep,
+    stall,
+    tool_call,
+)
+
+StartServer = Callable[..., RunningServer]
+USER = [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]
+
+
+@pytest.fixture
+def server(start_server: StartServer, fake: FakeUpstream) -> RunningServer:
+    return start_server(providers={"up": fake.openai_provider("m")})
+
+
+def send(server: RunningServer, messages: list[Any] | None = None, **scenario: Any) -> Reading:
+    """One ``sendMessages`` of the SDK's transport, read to its end like ``useChat`` does."""
+    result = run_ui_client(
+        {
+            "op": "send",
+            "api": server.url + "/api/ui/chat",
+            "chatId": "chat-1",
+            "messages": messages or USER,
+            "body": {"model": "up/m"},
+            **scenario,
+        }
+    )
+    assert "thrown" not in result["send"], result
+    reading: Reading = result["send"]
+    return reading
+
+
+def test_text_passes_the_sdk_schema_with_both_step_parts(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    fake.queue(Script(openai_stream(["Hel", "lo ", "there"], usage=(12, 3))))
+    reading = send(server)
+    assert reading["errors"] == []
+    assert chunk_types(reading) == [
+        "start",
+        "start-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish-step",
+        "finish",
+    ]
+    message = reading["message"]
+    assert message["role"] == "assistant"
+    assert message["id"] == reading["chunks"][0]["messageId"] and message["id"]
+    assert message["parts"] == [
+        {"type": "step-start"},
+        {"type": "text", "text": "Hello there", "state": "done"},
+    ]
+    finish = reading["chunks"][-1]
+    assert finish["finishReason"] == "stop"
+    assert finish["messageMetadata"]["usage"]["inputTokens"] == 12
+    assert message["metadata"] == finish["messageMetadata"]
+    assert fake.requests[-1].json["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_ai_sdk_5_streams_have_no_step_parts_and_still_pass(
+    start_server: StartServer, fake: FakeUpstream
+) -> None:
+    server = start_server(providers={"up": fake.openai_provider("m")}, ui={"sdk_major": 5})
+    fake.queue(Script(openai_stream(["five"])))
+    reading = send(server)
+    assert reading["errors"] == []
+    assert chunk_types(reading) == ["start", "text-start", "text-delta", "text-end", "finish"]
+    assert reading["chunks"][-1] == {
+        "type": "finish",
+        "messageMetadata": reading["message"]["metadata"],
+    }
+    assert text_of(reading) == "five"
+
+
+def test_reasoning_then_text(server: RunningServer, fake: FakeUpstream) -> None:
+    c = Chunks.deepseek()
+    thinking = [event(c.reasoning("Think")), event(c.reasoning("ing."))]
+    answer = [event(c.content("Answer.")), event(c.finish()), end_chunked()]
+    fake.queue(Script([headers(200), event(c.role()), *thinking, *answer]))
+    reading = send(server)
+    assert reading["errors"] == []
+    [block] = [c["id"] for c in reading["chunks"] if c["type"] == "reasoning-start"]
+    assert reading["message"]["parts"] == [
+        {"type": "step-start"},
+        {"type": "reasoning", "id": block, "text": "Thinking.", "state": "done"},
+        {"type": "text", "text": "Answer.", "state": "done"},
+    ]
+
+
+def _tool_script(arguments: list[str], reason: str = "tool-calls") -> Script:
+    c = Chunks()
+    first = tool_call(0, id="call_1", name="weather", arguments=arguments[0])
+    calls = [event(c.tool_calls(first, role=True))]
+    calls += [event(c.tool_calls(tool_call(0, arguments=a))) for a in arguments[1:]]
+    finish = c.finish("tool_calls" if reason == "tool-calls" else reason)
+    return Script([headers(200), *calls, event(finish), end_chunked()])
+
+
+def test_a_tool_call_arrives_with_its_input_parsed(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    fake.queue(_tool_script(['{"city": "Pa', 'ris", "days"', ": 2}"]))
+    reading = send(server)
+    assert reading["errors"] == []
+    assert chunk_types(reading) == [
+        "start",
+        "start-step",
+        "tool-input-start",
+        "tool-input-delta",
+        "tool-input-available",
+        "finish-step",
+        "finish",
+    ]
+    [step, call] = reading["message"]["parts"]
+    assert step == {"type": "step-start"}
+    assert call["type"] == "tool-weather" and call["toolCallId"] == "call_1"
+    assert call["state"] == "input-available"
+    assert call["input"] == {"city": "Paris", "days": 2}
+    assert reading["chunks"][-1]["finishReason"] == "tool-calls"
+
+
+def test_a_tool_call_with_broken_json_is_an_input_error(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    fake.queue(_tool_script(['{"city": "Par']))
+    reading = send(server)
+    assert reading["errors"] == []
+    assert "tool-input-error" in chunk_types(reading)
+    [call] = [p for p in reading["message"]["parts"] if p["type"] == "tool-weather"]
+    assert call["state"] == "output-error" and call["errorText"]
+    assert call["rawInput"] == '{"city": "Par'  # the model's text, not lost
+
+
+def test_an_upstream_error_mid_stream_is_surfaced_and_the_text_kept(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    c = Chunks()
+    partial = [event(c.role()), event(c.content("Partial ")), event(c.content("answer"))]
+    fake.queue(Script([headers(200), *partial, end_chunked()]))  # ends with no finish
+    reading = send(server)
+    [error] = [chunk for chunk in reading["chunks"] if chunk["type"] == "error"]
+    assert error["errorText"] and "Traceback" not in error["errorText"]
+    assert reading["errors"] == [{"name": "Error", "message": error["errorText"]}]
+    assert text_of(reading) == "Partial answer"
+    assert "finish" not in chunk_types(reading)
+
+
+def test_abort_mid_stream_cancels_the_upstream(server: RunningServer, fake: FakeUpstream) -> None:
+    c = Chunks()
+    slow = [[sleep(0.1), event(c.content(f"w{i} "))] for i in range(3)]
+    fake.queue(Script([headers(200), event(c.role()), *slow, stall()]))
+    reading = send(server, abortAfterDeltas=2)
+    assert reading["aborted"] is True
+    assert all(e["name"] == "AbortError" for e in reading["errors"]), reading["errors"]
+    assert text_of(reading).startswith("w0 w1 ")
+    [request] = fake.wait_requests(1)
+    assert request.peer_closed.wait(10), "the server never hung up on the upstream"
+    assert request.closed_how == "", request.closed_how  # the server left, not the fake
