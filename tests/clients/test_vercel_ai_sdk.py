@@ -11,13 +11,15 @@ it (real bytes: reasoning, tool calls, an upstream that breaks off, one that nev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from starlette.responses import Response
 
 from tests.support.node_ai import Reading, chunk_types, run_ui_client, text_of
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, serve
 from tests.support.upstream import (
     Chunks,
     FakeUpstream,
@@ -26,6 +28,7 @@ from tests.support.upstream import (
     event,
     headers,
     openai_stream,
+    respond,
     sleep,
     stall,
     tool_call,
@@ -40,20 +43,23 @@ def server(start_server: StartServer, fake: FakeUpstream) -> RunningServer:
     return start_server(providers={"up": fake.openai_provider("m")})
 
 
+def _scenario(server: RunningServer, op: str, **more: Any) -> dict[str, Any]:
+    return {
+        "op": op,
+        "api": server.url + "/api/ui/chat",
+        "chatId": "chat-1",
+        "messages": USER,
+        "body": {"model": "up/m"},
+        **more,
+    }
+
+
 def send(server: RunningServer, messages: list[Any] | None = None, **scenario: Any) -> Reading:
     """One ``sendMessages`` of the SDK's transport, read to its end like ``useChat`` does."""
-    result = run_ui_client(
-        {
-            "op": "send",
-            "api": server.url + "/api/ui/chat",
-            "chatId": "chat-1",
-            "messages": messages or USER,
-            "body": {"model": "up/m"},
-            **scenario,
-        }
-    )
+    result = run_ui_client(_scenario(server, "send", messages=messages or USER, **scenario))
     assert "thrown" not in result["send"], result
     reading: Reading = result["send"]
+    assert reading["unknownFields"] == []  # every field of every part is in the SDK's schema
     return reading
 
 
@@ -185,3 +191,105 @@ def test_abort_mid_stream_cancels_the_upstream(server: RunningServer, fake: Fake
     [request] = fake.wait_requests(1)
     assert request.peer_closed.wait(10), "the server never hung up on the upstream"
     assert request.closed_how == "", request.closed_how  # the server left, not the fake
+
+
+def test_an_upstream_refusal_before_content_is_an_http_error(
+    server: RunningServer, fake: FakeUpstream
+) -> None:
+    fake.queue(Script(respond(429, {"error": {"message": "slow down"}}, retry_after="3")))
+    result = run_ui_client(_scenario(server, "send"))
+    thrown = result["send"]["thrown"]
+    assert thrown["name"] == "Error"  # sendMessages throws the response text on a status
+    assert json.loads(thrown["message"])["error"]["code"] == "upstream_rate_limited"
+
+
+HISTORY: list[Any] = [
+    {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "weather?"}]},
+    {
+        "id": "a1",
+        "role": "assistant",
+        "parts": [
+            {"type": "step-start"},
+            {
+                "type": "tool-weather",
+                "toolCallId": "call_1",
+                "state": "output-available",
+                "input": {"city": "Paris"},
+                "output": {"tempC": 18},
+            },
+            {"type": "step-start"},
+            {"type": "text", "text": "18 °C.", "state": "done"},
+        ],
+    },
+    {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "and tomorrow?"}]},
+]
+SENT_HISTORY: list[Any] = [
+    {"role": "user", "content": "weather?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"tempC":18}'},
+    {"role": "assistant", "content": "18 °C."},
+    {"role": "user", "content": "and tomorrow?"},
+]
+
+
+@pytest.mark.parametrize("trigger", ["submit-message", "regenerate-message"])
+def test_both_triggers_send_the_chat_the_sdk_holds(
+    server: RunningServer, fake: FakeUpstream, trigger: str
+) -> None:
+    """``regenerate()`` cuts the answer to redo off the list and names it in ``messageId``;
+    either way the list the SDK sends is the conversation the upstream gets."""
+    fake.queue(Script(openai_stream(["Rain."])))
+    message_id = "a2" if trigger == "regenerate-message" else None
+    reading = send(server, HISTORY, trigger=trigger, messageId=message_id)
+    assert reading["errors"] == [] and text_of(reading) == "Rain."
+    assert fake.requests[-1].json["messages"] == SENT_HISTORY
+
+
+HOSTILE = 'a\r\nb\rc\x00d\u2028e\u2029f\nevent: error\ndata: {"type":"error"}\n\n: x\n' + "z" * (
+    200 * 1024
+)
+
+
+def test_hostile_model_output_arrives_intact(server: RunningServer, fake: FakeUpstream) -> None:
+    fake.queue(Script(openai_stream([HOSTILE[:40], HOSTILE[40:]])))
+    reading = send(server)
+    assert reading["errors"] == []
+    assert text_of(reading) == HOSTILE
+    assert chunk_types(reading)[-1] == "finish"
+
+
+@pytest.mark.parametrize(
+    ("bad", "errors", "unknown"),
+    [
+        (b'{"type":"pong"}', ["AI_TypeValidationError"], []),  # a type the SDK does not know
+        (b'{"type":"text-delta","id":"t"}', ["AI_TypeValidationError"], []),  # no delta
+        (b'{"type":"text-start","id":"t","note":1}', [], [["text-start", ["note"]]]),
+    ],
+    ids=["unknown-type", "missing-field", "extra-field"],
+)
+def test_the_client_is_strict(bad: bytes, errors: list[str], unknown: list[Any]) -> None:
+    """The harness itself: a part outside the SDK's schema is reported, by the SDK (a type it
+    does not know, a field it requires) or by ``schema_fields.mjs`` (a field the schema does not
+    name, which ai@6's loose objects let through), so the other tests' checks say that every
+    part aichatflow sent passed that schema."""
+    body = b'data: {"type":"start"}\n\ndata: ' + bad + b"\n\ndata: [DONE]\n\n"
+
+    async def app(scope: Any, receive: Any, send_: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await Response(body, media_type="text/event-stream")(scope, receive, send_)
+
+    with serve(app) as running:
+        reading = run_ui_client(_scenario(running, "send"))["send"]
+    assert [e["name"] for e in reading["errors"]] == errors
+    assert [[u["type"], u["fields"]] for u in reading["unknownFields"]] == unknown

@@ -2,8 +2,8 @@
 // tests/clients/test_vercel_ai_sdk.py.
 //
 // Why the SDK's own code and not a parser of ours: DefaultChatTransport reads the response with
-// parseJsonEventStream + uiMessageChunkSchema (strict Zod objects: an unknown part type or one
-// field too many fails the stream) and readUIMessageStream builds the UIMessage a useChat page
+// parseJsonEventStream + uiMessageChunkSchema (an unknown part type, a missing or mistyped
+// field fails the stream) and readUIMessageStream builds the UIMessage a useChat page
 // would show. Whatever passes here is what a real front end accepts.
 //
 // Usage: node ui_client.mjs < scenario.json (or the JSON as the first argument); prints one JSON
@@ -18,9 +18,13 @@
 //
 // Result: {"send": Reading?, "reconnect": Reading | null?} where a Reading is
 //   {"chunks": [validated chunk...], "message": UIMessage | null, "errors": [{name, message}],
-//    "aborted": bool}
+//    "unknownFields": [{type, fields}], "aborted": bool}
+// `errors` holds what the SDK reported (a failed validation, an `error` part, an abort);
+// `unknownFields` the fields of a part that its schema does not name, which ai@6's loose schemas
+// let through unchecked (schema_fields.mjs).
 // A thrown error outside a stream (an HTTP error status) is {"thrown": {name, message}}.
 import { DefaultChatTransport, readUIMessageStream } from 'ai';
+import { unknownFields } from './schema_fields.mjs';
 
 async function readStdin() {
   let text = '';
@@ -39,12 +43,15 @@ function errorInfo(error) {
 async function read(stream, { controller, abortAfterDeltas } = {}) {
   const chunks = [];
   const errors = [];
+  const extra = [];
   let deltas = 0;
   let aborted = false;
   const recorded = stream.pipeThrough(
     new TransformStream({
       transform(chunk, out) {
         chunks.push(chunk);
+        const fields = unknownFields(chunk);
+        if (fields.length > 0) extra.push({ type: chunk.type, fields });
         out.enqueue(chunk);
         if (chunk.type === 'text-delta') {
           deltas += 1;
@@ -62,7 +69,7 @@ async function read(stream, { controller, abortAfterDeltas } = {}) {
   for await (const snapshot of readUIMessageStream({ stream: recorded, onError })) {
     message = snapshot;
   }
-  return { chunks, message, errors, aborted };
+  return { chunks, message, errors, unknownFields: extra, aborted };
 }
 
 async function guarded(run) {
