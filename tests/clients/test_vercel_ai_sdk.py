@@ -1,12 +1,15 @@
 """The Vercel AI SDK (``ai@6`` in Node) as a real client of ``POST /api/ui/chat``.
 
 Why the real SDK: ``useChat`` reads the stream with ``DefaultChatTransport``, which validates
-every part against strict schemas (an unknown type or one extra field fails the whole stream),
-and builds the message with ``readUIMessageStream``. If that client rejects a part, or shows a
-different message than the model wrote, the endpoint is broken for every such front end,
-whatever our own tests of the frames say. ``tests/support/node_ai.py`` runs the client; every
-test here talks to a real uvicorn on 127.0.0.1 with the fake OpenAI-compatible upstream behind
-it (real bytes: reasoning, tool calls, an upstream that breaks off, one that never finishes).
+every part against the SDK's schema (an unknown type, a missing or mistyped field fails the whole
+stream), and builds the message with ``readUIMessageStream``. If that client rejects a part, or
+shows a different message than the model wrote, the endpoint is broken for every such front
+end, whatever our own tests of the frames say. ai@6's schemas let unknown fields through, so
+the client also reports any field the schema does not name (``tests/clients/node``), and every
+reading here must have none. ``tests/support/node_ai.py`` runs the client; every test talks to
+a real uvicorn on 127.0.0.1 with the fake OpenAI-compatible upstream behind it (real bytes:
+reasoning, tool calls, an upstream that refuses or breaks off, hostile text). Leaving and
+resuming are in ``test_vercel_ai_sdk_resume.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from tests.support.node_ai import Reading, chunk_types, run_ui_client, text_of
+from tests.support.node_ai import chunk_types, run_ui_client, send_ui, text_of, ui_scenario
 from tests.support.server import RunningServer, serve
 from tests.support.upstream import (
     Chunks,
@@ -29,45 +32,23 @@ from tests.support.upstream import (
     headers,
     openai_stream,
     respond,
-    sleep,
-    stall,
     tool_call,
 )
 
 StartServer = Callable[..., RunningServer]
-USER = [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]
 
 
 @pytest.fixture
 def server(start_server: StartServer, fake: FakeUpstream) -> RunningServer:
+    """The fake upstream as provider ``up``, no journal, no store."""
     return start_server(providers={"up": fake.openai_provider("m")})
-
-
-def _scenario(server: RunningServer, op: str, **more: Any) -> dict[str, Any]:
-    return {
-        "op": op,
-        "api": server.url + "/api/ui/chat",
-        "chatId": "chat-1",
-        "messages": USER,
-        "body": {"model": "up/m"},
-        **more,
-    }
-
-
-def send(server: RunningServer, messages: list[Any] | None = None, **scenario: Any) -> Reading:
-    """One ``sendMessages`` of the SDK's transport, read to its end like ``useChat`` does."""
-    result = run_ui_client(_scenario(server, "send", messages=messages or USER, **scenario))
-    assert "thrown" not in result["send"], result
-    reading: Reading = result["send"]
-    assert reading["unknownFields"] == []  # every field of every part is in the SDK's schema
-    return reading
 
 
 def test_text_passes_the_sdk_schema_with_both_step_parts(
     server: RunningServer, fake: FakeUpstream
 ) -> None:
     fake.queue(Script(openai_stream(["Hel", "lo ", "there"], usage=(12, 3))))
-    reading = send(server)
+    reading = send_ui(server)
     assert reading["errors"] == []
     assert chunk_types(reading) == [
         "start",
@@ -97,7 +78,7 @@ def test_ai_sdk_5_streams_have_no_step_parts_and_still_pass(
 ) -> None:
     server = start_server(providers={"up": fake.openai_provider("m")}, ui={"sdk_major": 5})
     fake.queue(Script(openai_stream(["five"])))
-    reading = send(server)
+    reading = send_ui(server)
     assert reading["errors"] == []
     assert chunk_types(reading) == ["start", "text-start", "text-delta", "text-end", "finish"]
     assert reading["chunks"][-1] == {
@@ -112,7 +93,7 @@ def test_reasoning_then_text(server: RunningServer, fake: FakeUpstream) -> None:
     thinking = [event(c.reasoning("Think")), event(c.reasoning("ing."))]
     answer = [event(c.content("Answer.")), event(c.finish()), end_chunked()]
     fake.queue(Script([headers(200), event(c.role()), *thinking, *answer]))
-    reading = send(server)
+    reading = send_ui(server)
     assert reading["errors"] == []
     [block] = [c["id"] for c in reading["chunks"] if c["type"] == "reasoning-start"]
     assert reading["message"]["parts"] == [
@@ -135,7 +116,7 @@ def test_a_tool_call_arrives_with_its_input_parsed(
     server: RunningServer, fake: FakeUpstream
 ) -> None:
     fake.queue(_tool_script(['{"city": "Pa', 'ris", "days"', ": 2}"]))
-    reading = send(server)
+    reading = send_ui(server)
     assert reading["errors"] == []
     assert chunk_types(reading) == [
         "start",
@@ -158,7 +139,7 @@ def test_a_tool_call_with_broken_json_is_an_input_error(
     server: RunningServer, fake: FakeUpstream
 ) -> None:
     fake.queue(_tool_script(['{"city": "Par']))
-    reading = send(server)
+    reading = send_ui(server)
     assert reading["errors"] == []
     assert "tool-input-error" in chunk_types(reading)
     [call] = [p for p in reading["message"]["parts"] if p["type"] == "tool-weather"]
@@ -172,7 +153,7 @@ def test_an_upstream_error_mid_stream_is_surfaced_and_the_text_kept(
     c = Chunks()
     partial = [event(c.role()), event(c.content("Partial ")), event(c.content("answer"))]
     fake.queue(Script([headers(200), *partial, end_chunked()]))  # ends with no finish
-    reading = send(server)
+    reading = send_ui(server)
     [error] = [chunk for chunk in reading["chunks"] if chunk["type"] == "error"]
     assert error["errorText"] and "Traceback" not in error["errorText"]
     assert reading["errors"] == [{"name": "Error", "message": error["errorText"]}]
@@ -180,24 +161,11 @@ def test_an_upstream_error_mid_stream_is_surfaced_and_the_text_kept(
     assert "finish" not in chunk_types(reading)
 
 
-def test_abort_mid_stream_cancels_the_upstream(server: RunningServer, fake: FakeUpstream) -> None:
-    c = Chunks()
-    slow = [[sleep(0.1), event(c.content(f"w{i} "))] for i in range(3)]
-    fake.queue(Script([headers(200), event(c.role()), *slow, stall()]))
-    reading = send(server, abortAfterDeltas=2)
-    assert reading["aborted"] is True
-    assert all(e["name"] == "AbortError" for e in reading["errors"]), reading["errors"]
-    assert text_of(reading).startswith("w0 w1 ")
-    [request] = fake.wait_requests(1)
-    assert request.peer_closed.wait(10), "the server never hung up on the upstream"
-    assert request.closed_how == "", request.closed_how  # the server left, not the fake
-
-
 def test_an_upstream_refusal_before_content_is_an_http_error(
     server: RunningServer, fake: FakeUpstream
 ) -> None:
     fake.queue(Script(respond(429, {"error": {"message": "slow down"}}, retry_after="3")))
-    result = run_ui_client(_scenario(server, "send"))
+    result = run_ui_client(ui_scenario(server, "send"))
     thrown = result["send"]["thrown"]
     assert thrown["name"] == "Error"  # sendMessages throws the response text on a status
     assert json.loads(thrown["message"])["error"]["code"] == "upstream_rate_limited"
@@ -250,7 +218,7 @@ def test_both_triggers_send_the_chat_the_sdk_holds(
     either way the list the SDK sends is the conversation the upstream gets."""
     fake.queue(Script(openai_stream(["Rain."])))
     message_id = "a2" if trigger == "regenerate-message" else None
-    reading = send(server, HISTORY, trigger=trigger, messageId=message_id)
+    reading = send_ui(server, HISTORY, trigger=trigger, messageId=message_id)
     assert reading["errors"] == [] and text_of(reading) == "Rain."
     assert fake.requests[-1].json["messages"] == SENT_HISTORY
 
@@ -262,7 +230,7 @@ HOSTILE = 'a\r\nb\rc\x00d\u2028e\u2029f\nevent: error\ndata: {"type":"error"}\n\
 
 def test_hostile_model_output_arrives_intact(server: RunningServer, fake: FakeUpstream) -> None:
     fake.queue(Script(openai_stream([HOSTILE[:40], HOSTILE[40:]])))
-    reading = send(server)
+    reading = send_ui(server)
     assert reading["errors"] == []
     assert text_of(reading) == HOSTILE
     assert chunk_types(reading)[-1] == "finish"
@@ -290,6 +258,6 @@ def test_the_client_is_strict(bad: bytes, errors: list[str], unknown: list[Any])
         await Response(body, media_type="text/event-stream")(scope, receive, send_)
 
     with serve(app) as running:
-        reading = run_ui_client(_scenario(running, "send"))["send"]
+        reading = run_ui_client(ui_scenario(running, "send"))["send"]
     assert [e["name"] for e in reading["errors"]] == errors
     assert [[u["type"], u["fields"]] for u in reading["unknownFields"]] == unknown

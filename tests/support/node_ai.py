@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.server import RunningServer
+
 CLIENT_DIR = Path(__file__).resolve().parents[1] / "clients" / "node"
 SCRIPT = CLIENT_DIR / "ui_client.mjs"
 INSTALLER = "scripts/peers/node-ai.sh"
@@ -28,6 +30,8 @@ TIMEOUT = 60.0
 """Seconds one run of the client may take (a run takes about 0.2 s)."""
 
 Reading = dict[str, Any]
+USER: list[Any] = [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]
+"""A chat of one question, as ``useChat`` holds it."""
 
 
 def require_node_ai() -> str:
@@ -60,6 +64,29 @@ def run_ui_client(scenario: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def ui_scenario(server: RunningServer, op: str, **more: Any) -> dict[str, Any]:
+    """A scenario for ``op`` against ``server``'s ``/api/ui/chat``: chat ``chat-1``, the
+    question ``USER``, model ``up/m`` (the fake upstream); ``more`` adds or overrides."""
+    return {
+        "op": op,
+        "api": server.url + "/api/ui/chat",
+        "chatId": "chat-1",
+        "messages": USER,
+        "body": {"model": "up/m"},
+        **more,
+    }
+
+
+def send_ui(server: RunningServer, messages: list[Any] | None = None, **more: Any) -> Reading:
+    """One ``sendMessages`` of the SDK's transport, read to its end like ``useChat`` does; every
+    field of every part it read must be one the SDK's schema names."""
+    result = run_ui_client(ui_scenario(server, "send", messages=messages or USER, **more))
+    assert "thrown" not in result["send"], result
+    reading: Reading = result["send"]
+    assert reading["unknownFields"] == []
+    return reading
+
+
 def text_of(reading: Reading) -> str:
     """The text a page would show: the final message's text parts, joined."""
     parts = (reading.get("message") or {}).get("parts", [])
@@ -76,4 +103,14 @@ def chunk_types(reading: Reading) -> list[str]:
     return out
 
 
-__all__ = ["CLIENT_DIR", "Reading", "chunk_types", "require_node_ai", "run_ui_client", "text_of"]
+__all__ = [
+    "CLIENT_DIR",
+    "USER",
+    "Reading",
+    "chunk_types",
+    "require_node_ai",
+    "run_ui_client",
+    "send_ui",
+    "text_of",
+    "ui_scenario",
+]
