@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
+from tests.support.hostile import HOSTILE
 from tests.support.node_ai import chunk_types, run_ui_client, send_ui, text_of, ui_scenario
 from tests.support.server import RunningServer, serve
 from tests.support.upstream import (
@@ -221,11 +222,6 @@ def test_both_triggers_send_the_chat_the_sdk_holds(
     reading = send_ui(server, HISTORY, trigger=trigger, messageId=message_id)
     assert reading["errors"] == [] and text_of(reading) == "Rain."
     assert fake.requests[-1].json["messages"] == SENT_HISTORY
-
-
-HOSTILE = 'a\r\nb\rc\x00d\u2028e\u2029f\nevent: error\ndata: {"type":"error"}\n\n: x\n' + "z" * (
-    200 * 1024
-)
 
 
 def test_hostile_model_output_arrives_intact(server: RunningServer, fake: FakeUpstream) -> None:

@@ -32,13 +32,12 @@ from tests.support.upstream import (
 StartServer = Callable[..., RunningServer]
 
 
-@pytest.fixture
-def server(start_server: StartServer, fake: FakeUpstream) -> RunningServer:
-    """No journal: an answer lives only as long as its connection."""
-    return start_server(providers={"up": fake.openai_provider("m")})
-
-
-def test_abort_mid_stream_cancels_the_upstream(server: RunningServer, fake: FakeUpstream) -> None:
+def test_abort_mid_stream_cancels_the_upstream(
+    start_server: StartServer, fake: FakeUpstream
+) -> None:
+    """Without a journal an answer lives only as long as its connection: once the reader
+    aborts, the upstream call goes too."""
+    server = start_server(providers={"up": fake.openai_provider("m")})
     c = Chunks()
     slow = [[sleep(0.1), event(c.content(f"w{i} "))] for i in range(3)]
     fake.queue(Script([headers(200), event(c.role()), *slow, stall()]))
@@ -66,8 +65,9 @@ def resumable(start_server: StartServer, fake: FakeUpstream, tmp_path: Path) -> 
 
 
 def test_reconnect_is_null_when_nothing_is_live(
-    server: RunningServer, resumable: RunningServer, fake: FakeUpstream
+    start_server: StartServer, resumable: RunningServer, fake: FakeUpstream
 ) -> None:
+    server = start_server(providers={"up": fake.openai_provider("m")})
     assert run_ui_client(ui_scenario(server, "reconnect")) == {"reconnect": None}  # no journal
     assert run_ui_client(ui_scenario(resumable, "reconnect")) == {"reconnect": None}  # unknown
     fake.queue(Script(openai_stream(TOKENS)))
