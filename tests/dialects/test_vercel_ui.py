@@ -152,10 +152,33 @@ def test_tool_calls_stream_then_arrive_parsed(major: int) -> None:
     }
     assert available[1]["toolName"] == "time" and available[1]["input"] == {}
     assert available[1]["toolCallId"] == "call_sid_1"  # an upstream that gave no id
+
     deltas = [p for p in got if p["type"] == "tool-input-delta"]
     assert all(d["toolCallId"] == "call_1" for d in deltas)
     if major == 6:
         assert got[-1]["finishReason"] == "tool-calls"
+
+
+@pytest.mark.parametrize("major", [5, 6])
+def test_text_and_tool_arguments_in_one_batch_keep_their_order(major: int) -> None:
+    """Text between two argument fragments of one call is written between them, not after."""
+    body = rendered(
+        major,
+        [
+            ToolCallDelta(index=0, id="call_1", name="weather", arguments='{"city"'),
+            TextDelta("meanwhile"),
+            ToolCallDelta(index=0, arguments=': "Paris"}'),
+            Finish(reason="tool-calls"),
+        ],
+    )
+    kinds = [p["type"] for p in parts(body, major)]
+    first_text = kinds.index("text-delta")
+    assert kinds[first_text + 1] == "text-end"
+    assert (
+        kinds.index("tool-input-delta")
+        < first_text
+        < len(kinds) - 1 - kinds[::-1].index("tool-input-delta")
+    )
 
 
 @pytest.mark.parametrize("major", [5, 6])

@@ -204,9 +204,9 @@ class UIMessageStreamDialect(ChatEventDialect):
         return self.terminal
 
     def _tool(self, event: ToolCallDelta, out: list[bytes]) -> None:
+        self._close(out)  # pending text first: frames keep the order the events came in
         tool = self._tools.get(event.index)
         if tool is None:
-            self._close(out)
             call_id = event.id or f"call_{self.stream_id}_{event.index}"
             tool = self._tools[event.index] = _Tool(call_id, event.name)
             start = {"type": "tool-input-start", "toolCallId": call_id, "toolName": event.name}
