@@ -126,7 +126,9 @@ def test_the_copy_button_copies_the_code(start_server: Any, page: Page) -> None:
     assert wait_status(page, "done", "error", "stopped") == "done"
     copy = assistant(page).locator("pre > button.copy")
     copy.click()
-    page.wait_for_function("() => document.querySelector('pre > button.copy').textContent === 'Copied'")
+    page.wait_for_function(
+        "() => document.querySelector('pre > button.copy').textContent === 'Copied'"
+    )
     assert page.evaluate("() => navigator.clipboard.readText()") == CODE + "\n"
 
 

@@ -9,7 +9,7 @@ import { onCopyClick } from "./js/markdown.js";
 import { Sidebar } from "./js/sidebar.js";
 import { readAnswer } from "./js/stream.js";
 import { setupTheme } from "./js/theme.js";
-import { AssistantTurn, notice, userMessage } from "./js/turn.js";
+import { AssistantTurn, notice, turnOf, userMessage } from "./js/turn.js";
 import { renderConversation } from "./js/history.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,7 +19,13 @@ const ui = {
   keyForm: $("key-form"), key: $("key"), keyError: $("key-error"), sidebar: $("sidebar"),
   conversations: $("conversations"), toggleSidebar: $("toggle-sidebar"), theme: $("theme"),
 };
-const api = (window.aichatflow = { frames: 0, stats }); // the only global: read by tests
+// The only global, read by tests and benchmarks: text frames of the current answer, render
+// statistics, and the raw (markdown) text of every answer on screen.
+const api = (window.aichatflow = {
+  frames: 0,
+  stats,
+  answers: () => [...ui.thread.querySelectorAll("article.msg.assistant")].map((a) => turnOf.get(a).text),
+});
 
 const state = {
   features: { conversations: false, resume: false },

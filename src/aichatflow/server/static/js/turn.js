@@ -4,6 +4,9 @@
 import { button, duration, el } from "./dom.js";
 import { LiveMarkdown } from "./live-markdown.js";
 
+/** Each answer's article -> its AssistantTurn (the raw text, for tests and benchmarks). */
+export const turnOf = new WeakMap();
+
 export class AssistantTurn {
   /** `onRetry` (optional): what the error block's Retry button does. */
   constructor(container, { onRetry, onTextFrame, timed = true } = {}) {
@@ -27,6 +30,7 @@ export class AssistantTurn {
     this.bubble.append(this.details, this.answer, this.tools);
     this.root.append(this.bubble, this.actions);
     container.append(this.root);
+    turnOf.set(this.root, this);
     this.text = "";
     this.reasoning = "";
     this.toolMap = new Map();
