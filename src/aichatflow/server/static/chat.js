@@ -298,7 +298,14 @@ ui.prompt.addEventListener("keydown", (e) => {
   // Enter sends, Shift+Enter inserts a newline; never send mid-IME composition.
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendPrompt(); }
 });
-document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.run) { e.preventDefault(); stop(); } });
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape") return;
+  if (state.run) { e.preventDefault(); stop(); } else closeSidebarIfNarrow();
+});
+// On a phone the sidebar lies over the chat: a tap beside it closes it.
+document.addEventListener("click", (e) => {
+  if (narrow() && !ui.sidebar.contains(e.target) && !ui.toggleSidebar.contains(e.target)) closeSidebarIfNarrow();
+});
 function autosize() {
   ui.prompt.style.height = "auto";
   ui.prompt.style.height = `${Math.min(ui.prompt.scrollHeight, 220)}px`;

@@ -38,7 +38,7 @@ export class Sidebar {
     li.dataset.id = c.id;
     const open = button(c.title || "Untitled", "conv-open", () => this.onSelect(c.id));
     const rename = button("✎", "conv-rename icon", () => this.#rename(li, c), "Rename");
-    const del = button("🗑", "conv-delete icon", () => this.#delete(del, c), "Delete");
+    const del = button("✕", "conv-delete icon", () => this.#delete(del, c), "Delete");
     li.append(open, rename, del);
     return li;
   }
@@ -73,7 +73,7 @@ export class Sidebar {
     if (!del.classList.contains("confirm")) {
       del.classList.add("confirm");
       del.textContent = "Delete?";
-      setTimeout(() => { del.classList.remove("confirm"); del.textContent = "🗑"; }, 4000);
+      setTimeout(() => { del.classList.remove("confirm"); del.textContent = "✕"; }, 4000);
       return;
     }
     try { await call("DELETE", `/api/conversations/${encodeURIComponent(c.id)}`); }
