@@ -80,6 +80,21 @@ SNAPSHOT = """() => {
 }"""
 
 
+# The answer's elements (wrappers of the streaming view left out) beside a fresh render of its
+# whole text by the page's own module.
+SAME_AS_WHOLE = """async () => {
+    const { renderMarkdown } = await import('/static/js/markdown.js');
+    const answer = document.querySelector('#messages article.msg.assistant:last-of-type .answer');
+    const sig = (root) => [...root.querySelectorAll('*')]
+        .filter((n) => !n.matches('.md-done, .md-tail'))
+        .map((n) => `${n.tagName}.${n.className}:${n.children.length ? '' : n.textContent}`)
+        .join('|');
+    const whole = document.createElement('div');
+    whole.append(renderMarkdown(window.aichatflow.answers().at(-1)));
+    return [sig(answer), sig(whole)];
+}"""
+
+
 def test_markdown_renders_while_it_streams_and_after(start_server: Any, page: Page) -> None:
     server = start_server(providers={"md": paced(ANSWER, 25)}, default_model="md/chat")
     open_chat(page, server, "md/chat")
@@ -114,6 +129,11 @@ def test_markdown_renders_while_it_streams_and_after(start_server: Any, page: Pa
     assert after["state"] == "done"
     text = assistant(page).locator(".answer").text_content() or ""
     assert text.rstrip().endswith("fifteen sixteen.")
+    assert page.evaluate("() => window.aichatflow.answers()") == [ANSWER]
+    # Rendered block by block, the answer ends exactly as one render of the whole text would be.
+    pieces, whole = page.evaluate(SAME_AS_WHOLE)
+    assert pieces == whole
+    assert "TABLE" in whole and "LI" in whole and "hljs-keyword" in whole
     assert "```" not in text and "|---" not in text and "**" not in text
 
 

@@ -5,7 +5,7 @@ import { NeedsKey, call, postChat, resumeChat, stopChat, storedKey } from "./js/
 import { button, el } from "./js/dom.js";
 import { KeyPrompt } from "./js/key-prompt.js";
 import { stats } from "./js/live-markdown.js";
-import { onCopyClick } from "./js/markdown.js";
+import { onCopyClick, warmUp } from "./js/markdown.js";
 import { Sidebar } from "./js/sidebar.js";
 import { readAnswer } from "./js/stream.js";
 import { setupTheme } from "./js/theme.js";
@@ -318,6 +318,7 @@ ui.toggleSidebar.addEventListener("click", () => {
   document.body.dataset.sidebar = document.body.dataset.sidebar === "open" ? "closed" : "open";
 });
 setupTheme(ui.theme);
+warmUp();
 
 document.body.dataset.sidebar = narrow() ? "closed" : "open";
 setStatus("idle");

@@ -71,6 +71,14 @@ export function renderMarkdown(text) {
   return decorate(DOMPurify.sanitize(marked.parse(text), PURIFY));
 }
 
+/** Renders a small sample while the page is idle: the first render of a session compiles
+ * marked's and highlight.js's code paths (tens of ms), better before an answer than during. */
+export function warmUp() {
+  const sample = "# a\n\n- b **c**\n\n| d | e |\n|---|---|\n| f | g |\n\n```python\ndef h(i):\n    return 'j'\n```\n";
+  const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
+  idle(() => renderMarkdown(sample));
+}
+
 /** One click handler (on the conversation) serves every code block's copy button. */
 export function onCopyClick(event) {
   const button = event.target.closest("button.copy");

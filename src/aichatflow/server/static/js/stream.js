@@ -1,6 +1,7 @@
 // Reads a streamed answer (POST /api/chat, or a resume's replay) into an AssistantTurn, and
 // returns how it ended. Only one terminal frame counts; a stream that ends without one was cut.
 import { errorOf } from "./api.js";
+import { stats } from "./live-markdown.js";
 import { createSSEParser } from "./sse.js";
 
 /** Reads `res` into `turn`; `onStart(turn)` runs once the start frame is in. */
@@ -20,7 +21,10 @@ export async function readAnswer(res, turn, { onStart, follow } = {}) {
   });
   while (!outcome) {
     const { value, done } = await reader.read();
+    const t0 = performance.now();
     parser.feed(done ? decoder.decode() : decoder.decode(value, { stream: true }));
+    stats.readMs += performance.now() - t0;
+    stats.readMaxMs = Math.max(stats.readMaxMs, performance.now() - t0);
     if (follow) follow();
     if (done) break;
   }
