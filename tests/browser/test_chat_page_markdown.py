@@ -96,6 +96,10 @@ SAME_AS_WHOLE = """async () => {
 
 
 def test_markdown_renders_while_it_streams_and_after(start_server: Any, page: Page) -> None:
+    csp: list[str] = []
+    page.on(
+        "console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None
+    )
     server = start_server(providers={"md": paced(ANSWER, 25)}, default_model="md/chat")
     open_chat(page, server, "md/chat")
     page.fill("#prompt", "Show me markdown")
@@ -134,6 +138,7 @@ def test_markdown_renders_while_it_streams_and_after(start_server: Any, page: Pa
     pieces, whole = page.evaluate(SAME_AS_WHOLE)
     assert pieces == whole
     assert "TABLE" in whole and "LI" in whole and "hljs-keyword" in whole
+    assert csp == []  # the libraries need nothing the page's CSP forbids
     assert "```" not in text and "|---" not in text and "**" not in text
 
 

@@ -2,8 +2,9 @@
 // the composer, the sidebar and the answers together; each concern lives in ./js/ (plain ES
 // modules, no build step; the libraries are vendored release files under ./vendor/).
 import { NeedsKey, call, postChat, resumeChat, stopChat, storedKey } from "./js/api.js";
-import { button, el } from "./js/dom.js";
+import { el } from "./js/dom.js";
 import { KeyPrompt } from "./js/key-prompt.js";
+import { lastQuestionOf, refreshLastTurn } from "./js/last-turn.js";
 import { stats } from "./js/live-markdown.js";
 import { onCopyClick, warmUp } from "./js/markdown.js";
 import { Sidebar } from "./js/sidebar.js";
@@ -63,42 +64,12 @@ ui.messages.addEventListener("scroll", () => {
 const scrollDown = () => { ui.messages.scrollTop = ui.messages.scrollHeight; };
 new ResizeObserver(() => { if (stick) scrollDown(); }).observe(ui.thread);
 
-// --- the last turn's actions: Edit the last question, Regenerate the last answer ---------------
-function refreshActions() {
-  for (const box of ui.thread.querySelectorAll(".msg-actions")) box.replaceChildren();
-  if (state.run) return;
-  const users = ui.thread.querySelectorAll("article.msg.user");
-  const lastUser = users[users.length - 1];
-  if (!lastUser) return;
-  lastUser.querySelector(".msg-actions").append(button("Edit", "edit secondary", () => editLast(lastUser)));
-  const answer = lastUser.nextElementSibling;
-  if (answer && answer.matches("article.msg.assistant")) {
-    answer.querySelector(".msg-actions").append(button("Regenerate", "regenerate secondary", () => ask(lastQuestion(), { replace: true })));
-  }
-}
-const lastQuestion = () => {
-  const users = ui.thread.querySelectorAll("article.msg.user .text");
-  return users.length ? users[users.length - 1].textContent : "";
-};
-
-function editLast(article) {
-  const bubble = article.querySelector(".bubble");
-  const old = bubble.querySelector(".text").textContent;
-  const box = el("textarea", "edit-text");
-  box.value = old;
-  box.setAttribute("aria-label", "Edit your question");
-  const cancel = () => { bubble.replaceChildren(el("div", "text", old)); refreshActions(); };
-  const save = () => { const text = box.value.trim(); if (text) ask(text, { replace: true }); else cancel(); };
-  box.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(); }
-    if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); cancel(); }
-  });
-  const row = el("div", "edit-actions");
-  row.append(button("Send", "edit-send", save), button("Cancel", "edit-cancel secondary", cancel));
-  bubble.replaceChildren(box, row);
-  article.querySelector(".msg-actions").replaceChildren();
-  box.focus();
-}
+// Edit (the last question) and Regenerate (the last answer): both ask again in their place.
+const refreshActions = () => refreshLastTurn(ui.thread, {
+  busy: !!state.run,
+  resend: (text) => ask(text, { replace: true }),
+});
+const lastQuestion = () => lastQuestionOf(ui.thread);
 
 // --- asking ------------------------------------------------------------------------------------
 /** Sends `text` as the next question; `replace`: instead of the last question and its answer. */
@@ -194,12 +165,16 @@ async function syncIds() {
   let conv;
   try { conv = await call("GET", `/api/conversations/${encodeURIComponent(id)}`); } catch { return; }
   if (id !== state.conversationId || !conv || !Array.isArray(conv.messages)) return;
+  // In order, by text: a question refused before its answer started is shown but not stored.
   const stored = conv.messages.filter((m) => m.role === "user");
-  const shown = ui.thread.querySelectorAll("article.msg.user");
-  shown.forEach((article, i) => {
-    const m = stored[i];
-    if (m && !article.dataset.id) article.dataset.id = m.id;
-  });
+  let next = 0;
+  for (const article of ui.thread.querySelectorAll("article.msg.user")) {
+    const text = article.querySelector(".text").textContent;
+    const at = stored.findIndex((m, i) => i >= next && m.content === text);
+    if (at < 0) continue;
+    article.dataset.id = stored[at].id;
+    next = at + 1;
+  }
   sidebar.refresh();
 }
 
