@@ -85,6 +85,23 @@ def ask(page: Page, text: str) -> None:
     page.press("#prompt", "Enter")
 
 
+def ask_done(page: Page, text: str) -> None:
+    """Asks, and waits for the answer to finish well."""
+    ask(page, text)
+    assert wait_status(page, "done", "error", "stopped") == "done"
+
+
+def first_turn(
+    page: Page, server: RunningServer, fake: FakeUpstream, question: str, *replies: str
+) -> str:
+    """Queues ``replies`` (one per upstream request), opens the page, asks ``question`` and
+    waits for its answer; returns the new conversation's id."""
+    fake.queue(*(answer(r) for r in replies))
+    open_chat(page, server, "up/m")
+    ask_done(page, question)
+    return conversation_id(page)
+
+
 def test_a_reload_mid_answer_continues_it_without_gaps_or_repeats(
     server: RunningServer, fake: FakeUpstream, page: Page
 ) -> None:
@@ -113,15 +130,10 @@ def test_a_reload_mid_answer_continues_it_without_gaps_or_repeats(
 def test_the_sidebar_lists_switches_renames_and_deletes(
     server: RunningServer, fake: FakeUpstream, page: Page
 ) -> None:
-    fake.queue(answer("First answer."), answer("Second answer."))
-    open_chat(page, server, "up/m")
-    ask(page, "first question")
-    assert wait_status(page, "done", "error", "stopped") == "done"
-    first = conversation_id(page)
+    first = first_turn(page, server, fake, "first question", "First answer.", "Second answer.")
     page.click("#new")
     assert page.locator("#messages article").count() == 0
-    ask(page, "second question")
-    assert wait_status(page, "done", "error", "stopped") == "done"
+    ask_done(page, "second question")
     second = conversation_id(page)
     assert first != second
 
@@ -193,11 +205,7 @@ def test_escape_stops_the_answer_for_the_server_too(
 def test_regenerate_replaces_the_last_answer(
     server: RunningServer, fake: FakeUpstream, page: Page
 ) -> None:
-    fake.queue(answer("A first answer."), answer("A better answer."))
-    open_chat(page, server, "up/m")
-    ask(page, "question one")
-    assert wait_status(page, "done", "error", "stopped") == "done"
-    cid = conversation_id(page)
+    cid = first_turn(page, server, fake, "question one", "A first answer.", "A better answer.")
     page.click("#messages article.msg.assistant .regenerate")
     page.wait_for_function("() => window.aichatflow.answers()[0] === 'A better answer.'")
     assert wait_status(page, "done", "error", "stopped") == "done"
@@ -211,13 +219,8 @@ def test_regenerate_replaces_the_last_answer(
 def test_edit_resends_the_last_question(
     server: RunningServer, fake: FakeUpstream, page: Page
 ) -> None:
-    fake.queue(answer("Paris."), answer("Berlin."), answer("Rome."))
-    open_chat(page, server, "up/m")
-    ask(page, "capital of France?")
-    assert wait_status(page, "done", "error", "stopped") == "done"
-    ask(page, "capital of Germny?")
-    assert wait_status(page, "done", "error", "stopped") == "done"
-    cid = conversation_id(page)
+    cid = first_turn(page, server, fake, "capital of France?", "Paris.", "Berlin.", "Rome.")
+    ask_done(page, "capital of Germny?")
     page.wait_for_selector("#messages article.msg.user:nth-of-type(3) .edit")
     assert page.locator("#messages .edit").count() == 1  # only the last question
 
@@ -265,10 +268,8 @@ def test_without_a_store_edit_and_regenerate_resend_the_history(
     server = start_server(providers={"fast": fast}, default_model="fast/echo")
     open_chat(page, server, "fast/echo")
     page.wait_for_selector("#sidebar .conversations", state="hidden")
-    ask(page, "one")
-    assert wait_status(page, "done", "error", "stopped") == "done"
-    ask(page, "two")
-    assert wait_status(page, "done", "error", "stopped") == "done"
+    ask_done(page, "one")
+    ask_done(page, "two")
     page.click("#messages .edit")
     page.fill("#messages textarea.edit-text", "three")
     with page.expect_request(lambda r: r.url.endswith("/api/chat")) as sent:

@@ -16,17 +16,9 @@ from playwright.sync_api import Browser, Page
 
 from tests.browser.conftest import PAGE_TIMEOUT_MS
 from tests.browser.test_chat_page import assistant, open_chat, wait_status
+from tests.support import upstream as up
 from tests.support.openai_chunks import Chunks, tool_call
 from tests.support.server import RunningServer
-from tests.support.upstream import (
-    FakeUpstream,
-    Script,
-    done,
-    end_chunked,
-    event,
-    headers,
-    sleep,
-)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(40)]
 
@@ -41,23 +33,23 @@ WIDE = (
 
 
 def test_reasoning_and_tool_calls_are_shown_apart(
-    start_server: Any, fake: FakeUpstream, page: Page
+    start_server: Any, fake: up.FakeUpstream, page: Page
 ) -> None:
     c = Chunks()
     fake.queue(
-        Script(
+        up.Script(
             [
-                headers(200),
-                event(c.role()),
-                event(c.reasoning("Let me look ")),
-                sleep(0.4),
-                event(c.reasoning("up the weather.")),
-                event(c.tool_calls(tool_call(0, id="call_1", name="get_weather", arguments=""))),
-                event(c.tool_calls(tool_call(0, arguments='{"city":'))),
-                event(c.tool_calls(tool_call(0, arguments='"Paris"}'))),
-                event(c.finish("tool_calls")),
-                done(),
-                end_chunked(),
+                up.headers(200),
+                up.event(c.role()),
+                up.event(c.reasoning("Let me look ")),
+                up.sleep(0.4),
+                up.event(c.reasoning("up the weather.")),
+                up.event(c.tool_calls(tool_call(0, id="call_1", name="get_weather", arguments=""))),
+                up.event(c.tool_calls(tool_call(0, arguments='{"city":'))),
+                up.event(c.tool_calls(tool_call(0, arguments='"Paris"}'))),
+                up.event(c.finish("tool_calls")),
+                up.done(),
+                up.end_chunked(),
             ]
         )
     )
