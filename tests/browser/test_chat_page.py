@@ -8,6 +8,7 @@ SSE framing, fetch() and the page's own parser shows up as a text mismatch.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,6 +91,21 @@ def frames(page: Page) -> int:
     return n
 
 
+def assert_first_token(turn: Locator, *, at_least_ms: float) -> None:
+    """The quiet "first token N ms" of a finished answer, no earlier than the upstream's delay."""
+    text = turn.locator(".meta .ttft").text_content() or ""
+    match = re.fullmatch(r"first token (\d+) ms|first token (\d+\.\d) s", text)
+    assert match, text
+    ms = float(match[1]) if match[1] else float(match[2]) * 1000
+    assert at_least_ms <= ms < 10_000, text
+
+
+def reasoning_ms(summary: str) -> float:
+    """Milliseconds of a "Reasoned for 850 ms" / "Reasoned for 1.2 s" summary."""
+    number, unit = summary.removeprefix("Reasoned for ").split()
+    return float(number) * (1000 if unit == "s" else 1)
+
+
 def assistant(page: Page) -> Locator:
     return page.locator("#messages article.msg.assistant").last
 
@@ -152,9 +168,12 @@ def test_answer_streams_token_by_token_and_matches_the_provider(
     assert turn.locator(".error").count() == 0
     usage = expected.usage
     assert usage is not None
-    assert turn.locator(".meta").text_content() == (
-        f"finish: stop · in {usage.input_tokens} · out {usage.output_tokens} tokens"
+    assert turn.locator(".meta .finish").text_content() == "finish: stop"
+    assert turn.locator(".meta .usage").text_content() == (
+        f"in {usage.input_tokens} · out {usage.output_tokens} tokens"
     )
+    # Time to first token, quietly: the mock waits 100 ms before its first token.
+    assert_first_token(turn, at_least_ms=100)
     assert page.is_disabled("#stop")
     assert page.is_enabled("#send")
     assert page.input_value("#prompt") == ""
@@ -189,7 +208,10 @@ def test_reasoning_streams_into_its_own_box(start_server: Any, page: Page) -> No
 
     assert wait_status(page, "done", "error", "stopped") == "done"
     assert details.is_visible()
-    assert details.locator("summary").text_content() == "Reasoning"
+    # Folded apart, with how long the reasoning took (~50 tokens at 60/s: most of a second).
+    summary = details.locator("summary").text_content() or ""
+    assert re.fullmatch(r"Reasoned for (\d+ ms|\d+\.\d s)", summary), summary
+    assert reasoning_ms(summary) >= 300
     assert details.locator(".reasoning-text").text_content() == expected.reasoning
     assert answer_text(page) == expected.text
     # Neither box leaks into the other.
@@ -204,8 +226,8 @@ def test_reasoning_streams_into_its_own_box(start_server: Any, page: Page) -> No
 
     usage = expected.usage
     assert usage is not None and usage.reasoning_tokens
-    assert turn.locator(".meta").text_content() == (
-        f"finish: stop · in {usage.input_tokens} · out {usage.output_tokens} tokens"
+    assert turn.locator(".meta .usage").text_content() == (
+        f"in {usage.input_tokens} · out {usage.output_tokens} tokens"
         f" · reasoning {usage.reasoning_tokens}"
     )
 
@@ -240,7 +262,8 @@ def test_stop_freezes_the_answer_and_ends_the_server_stream(
 
     turn = assistant(page)
     assert turn.get_attribute("data-state") == "stopped"
-    assert turn.locator(".meta").text_content() == "(stopped)"
+    assert turn.locator(".meta .stopped").text_content() == "(stopped)"
+    assert turn.locator(".meta .finish").count() == 0
     assert turn.locator(".error").count() == 0
     assert page.is_disabled("#stop")
     assert page.is_enabled("#send")
@@ -331,8 +354,8 @@ def test_unknown_model_is_shown_as_a_404_error(start_server: Any, page: Page) ->
     assert answer_text(page) == expected_transcript(options, "chat", prompt).text
 
 
-def test_the_picker_offers_markdown_and_it_streams_in(start_server: Any, page: Page) -> None:
-    """``mock/markdown`` is in the picker of a default server, and its answer arrives whole."""
+def test_the_picker_offers_markdown_and_it_renders(start_server: Any, page: Page) -> None:
+    """``mock/markdown`` is in the picker of a default server, and its answer is rendered."""
     options = {"kind": "mock", "tokens_per_second": 0, "first_token_ms": 0}
     server = start_server(providers={"mock": options})
 
@@ -345,7 +368,13 @@ def test_the_picker_offers_markdown_and_it_streams_in(start_server: Any, page: P
     assert wait_status(page, "done", "error", "stopped") == "done"
     expected = expected_transcript(options, "markdown", "Show me some Markdown").text
     assert expected.startswith("## Markdown from the mock")
-    assert answer_text(page) == expected  # the page shows text as it came (no renderer yet)
+    answer = assistant(page).locator(".answer")
+    assert answer.locator("h2").first.text_content() == "Markdown from the mock"
+    assert answer.locator("strong").first.text_content() == "Markdown"
+    assert answer.locator("ol > li").count() == 3
+    assert answer.locator("table td").count() > 0
+    assert answer.locator("pre > code").count() > 0
+    assert "##" not in (answer.text_content() or "")
 
 
 def test_screenshot_of_a_finished_conversation(start_server: Any, page: Page) -> None:

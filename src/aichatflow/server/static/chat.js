@@ -1,377 +1,301 @@
-// aichatflow chat page. EventSource cannot POST, so /api/chat is read with
-// fetch() + a ReadableStream reader and parsed by the small SSE parser below.
-(() => {
-  "use strict";
+// aichatflow chat page: the controller. It owns the state of the open conversation and wires
+// the composer, the sidebar and the answers together; each concern lives in ./js/ (plain ES
+// modules, no build step; the libraries are vendored release files under ./vendor/).
+import { NeedsKey, call, postChat, resumeChat, stopChat, storedKey } from "./js/api.js";
+import { el } from "./js/dom.js";
+import { KeyPrompt } from "./js/key-prompt.js";
+import { lastQuestionOf, refreshLastTurn } from "./js/last-turn.js";
+import { stats } from "./js/live-markdown.js";
+import { onCopyClick, warmUp } from "./js/markdown.js";
+import { Sidebar } from "./js/sidebar.js";
+import { readAnswer } from "./js/stream.js";
+import { setupTheme } from "./js/theme.js";
+import { AssistantTurn, notice, turnOf, userMessage } from "./js/turn.js";
+import { renderConversation } from "./js/history.js";
 
-  // --- SSE parser (WHATWG "event stream interpretation") ---
-  // feed() takes decoded text in arbitrary chunks; onEvent({type, data, id})
-  // fires once per dispatched event. `retry:` is ignored: we never auto-replay
-  // a chat POST, and an unterminated event at EOF is dropped as the spec says.
-  function createSSEParser(onEvent) {
-    const EOL = /\r\n|\r|\n/g;
-    let buf = "", data = "", type = "", lastId = "", seenData = false;
-    let skipLF = false; // last chunk ended in "\r": a leading "\n" now belongs to it
+const $ = (id) => document.getElementById(id);
+const ui = {
+  model: $("model"), messages: $("messages"), thread: $("thread"), form: $("composer"),
+  prompt: $("prompt"), send: $("send"), stop: $("stop"), newChat: $("new"), status: $("status"),
+  keyForm: $("key-form"), key: $("key"), keyError: $("key-error"), sidebar: $("sidebar"),
+  conversations: $("conversations"), toggleSidebar: $("toggle-sidebar"), theme: $("theme"),
+};
+// The only global, read by tests and benchmarks: text frames of the current answer, render
+// statistics, and the raw (markdown) text of every answer on screen.
+const api = (window.aichatflow = {
+  frames: 0,
+  stats,
+  answers: () => [...ui.thread.querySelectorAll("article.msg.assistant")].map((a) => turnOf.get(a).text),
+});
 
-    function dispatch() {
-      if (seenData) onEvent({ type: type || "message", data: data.slice(0, -1), id: lastId });
-      data = ""; type = ""; seenData = false;
-    }
+const state = {
+  features: { conversations: false, resume: false },
+  conversationId: null, // stored mode: the server holds the history
+  history: [], // without a store: [{role, content}], the whole conversation sent every turn
+  run: null, // the answer in flight: {ctl, turn}
+  epoch: 0, // bumped on switching conversation, so a late-ending answer cannot touch the new one
+};
 
-    function processLine(line) {
-      if (line === "") return dispatch();
-      if (line[0] === ":") return; // comment, e.g. ": hb" heartbeat
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? "" : line.slice(colon + 1);
-      if (value[0] === " ") value = value.slice(1);
-      if (field === "data") { data += value + "\n"; seenData = true; }
-      else if (field === "event") type = value;
-      else if (field === "id") { if (!value.includes("\0")) lastId = value; }
-    }
-
-    return {
-      feed(chunk) {
-        if (!chunk) return;
-        buf += chunk;
-        let pos = 0;
-        if (skipLF && buf[0] === "\n") pos = 1;
-        skipLF = false;
-        for (EOL.lastIndex = pos; ; ) {
-          const m = EOL.exec(buf);
-          if (!m) break;
-          // A lone "\r" at the very end may be the first half of "\r\n".
-          if (m[0] === "\r" && EOL.lastIndex === buf.length) skipLF = true;
-          processLine(buf.slice(pos, m.index));
-          pos = EOL.lastIndex;
-        }
-        buf = buf.slice(pos);
-      },
-    };
-  }
-  // --- end SSE parser ---
-
-  const $ = (id) => document.getElementById(id);
-  const ui = {
-    model: $("model"), messages: $("messages"), form: $("composer"), prompt: $("prompt"),
-    send: $("send"), stop: $("stop"), newChat: $("new"), status: $("status"),
-    keyForm: $("key-form"), key: $("key"), keyError: $("key-error"),
-  };
-  const api = (window.aichatflow = { frames: 0 }); // the only global: read by tests
-  const history = []; // [{role, content}]; the whole conversation is sent every turn
-  let controller = null; // AbortController of the in-flight request (null when idle)
-  let epoch = 0; // bumped by "New chat" so a late-finishing stream can't touch the new one
-
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text != null) node.textContent = text; // textContent only: model output is untrusted
-    return node;
-  }
-
-  // --- API key (only when the server wants one: it answered 401) ---
-  // Kept in sessionStorage: for this tab only, gone when it closes; sent as a Bearer token.
-  const KEY_ITEM = "aichatflow.key";
-  const storedKey = () => { try { return sessionStorage.getItem(KEY_ITEM) || ""; } catch { return ""; } };
-  function storeKey(key) {
-    try { if (key) sessionStorage.setItem(KEY_ITEM, key); else sessionStorage.removeItem(KEY_ITEM); } catch { /* storage off */ }
-  }
-  function withKey(headers) {
-    const key = storedKey();
-    return key ? { ...headers, Authorization: `Bearer ${key}` } : headers;
-  }
-  // The server's own message from a JSON error body ({"error": {"message"}}), else the status.
-  async function errorMessage(res) {
-    try {
-      const body = await res.json();
-      if (body && body.error && body.error.message) return body.error.message;
-    } catch { /* not JSON */ }
-    return `HTTP ${res.status}`;
-  }
-  function askForKey(message) {
-    storeKey(""); // a key the server refused is not kept
-    ui.send.disabled = true;
-    ui.keyForm.hidden = false;
-    ui.keyError.hidden = !message;
-    ui.keyError.textContent = message || ""; // textContent: the message is the server's text
-    ui.key.value = "";
-    ui.key.focus();
-  }
-  async function tryKey(key) {
-    let res;
-    try {
-      // A Bearer value must be a header-safe string; fetch() throws on anything else.
-      res = await fetch("/api/config", { headers: { Accept: "application/json", Authorization: `Bearer ${key}` } });
-    } catch (err) {
-      return askForKey(`this key cannot be sent: ${(err && err.message) || err}`);
-    }
-    if (res.status === 401 || res.status === 403) return askForKey(await errorMessage(res));
-    storeKey(key);
-    ui.keyForm.hidden = true;
-    ui.keyError.hidden = true;
-    await loadModels();
-    if (ui.keyForm.hidden && !controller) ui.send.disabled = false;
+const keyPrompt = new KeyPrompt(ui, {
+  onAccepted: async () => {
+    await loadConfig();
+    if (!keyPrompt.open && !state.run) ui.send.disabled = false;
     ui.prompt.focus();
-  }
-  class NeedsKey extends Error {}
-  // --- end API key ---
+  },
+});
+const sidebar = new Sidebar(ui.conversations, {
+  onSelect: (id) => { closeSidebarIfNarrow(); openConversation(id); },
+  onDeleted: (id) => { if (id === state.conversationId) newChat(); },
+  onError: (err) => failed(err),
+});
 
-  function setStatus(s) { ui.status.textContent = s; ui.status.dataset.status = s; }
-  function setBusy(busy) { ui.send.disabled = busy; ui.stop.disabled = !busy; }
+function setStatus(s) { ui.status.textContent = s; ui.status.dataset.status = s; }
+function setBusy(busy) { ui.send.disabled = busy || keyPrompt.open; ui.stop.disabled = !busy; }
+function failed(err) {
+  if (err instanceof NeedsKey) return keyPrompt.ask(storedKey() ? err.message : "");
+  notice(ui.thread, err.code || "error", err.message || String(err));
+}
 
-  // Follow the stream only while the user is at the bottom, so scrolling up to read isn't fought.
-  const nearBottom = () => ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
-  const scrollDown = () => { ui.messages.scrollTop = ui.messages.scrollHeight; };
+// Follow the stream only while the reader is at the bottom, so scrolling up is not fought.
+let stick = true;
+ui.messages.addEventListener("scroll", () => {
+  stick = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
+});
+const scrollDown = () => { ui.messages.scrollTop = ui.messages.scrollHeight; };
+new ResizeObserver(() => { if (stick) scrollDown(); }).observe(ui.thread);
 
-  function errorBlock(code, message, retryable) {
-    const box = el("div", "error");
-    box.setAttribute("role", "alert");
-    box.append(el("strong", "error-code", code || "error"), `: ${message || "unknown error"}`);
-    if (retryable) box.append(el("span", "error-hint", " (retryable, try again)"));
-    return box;
-  }
+// Edit (the last question) and Regenerate (the last answer): both ask again in their place.
+const refreshActions = () => refreshLastTurn(ui.thread, {
+  busy: !!state.run,
+  resend: (text) => ask(text, { replace: true }),
+});
+const lastQuestion = () => lastQuestionOf(ui.thread);
 
-  function addUser(text) {
-    const msg = el("article", "msg user"), bubble = el("div", "bubble");
-    msg.setAttribute("aria-label", "You");
-    bubble.append(el("div", "text", text));
-    msg.append(bubble);
-    ui.messages.append(msg);
-  }
-
-  // Builds an empty assistant bubble; the stream fills it in place.
-  function addAssistant() {
-    const root = el("article", "msg assistant"), bubble = el("div", "bubble");
-    root.setAttribute("aria-label", "Assistant");
-    root.dataset.state = "streaming";
-    const details = el("details", "reasoning");
-    details.hidden = true; // shown only if reasoning frames arrive
-    const reasoningText = el("div", "reasoning-text");
-    details.append(el("summary", null, "Reasoning"), reasoningText);
-    const answer = el("div", "answer");
-    const answerNode = document.createTextNode(""); // appendData() grows it token by token
-    answer.append(answerNode);
-    const tools = el("div", "tool-calls");
-    tools.hidden = true;
-    bubble.append(details, answer, tools);
-    root.append(bubble);
-    ui.messages.append(root);
-    return { root, bubble, details, reasoningText, answer, answerNode, tools,
-      text: "", toolMap: new Map(), usage: null, gotText: false, gotReasoning: false };
-  }
-
-  function onReasoning(turn, text) {
-    if (!turn.gotReasoning) { turn.gotReasoning = true; turn.details.hidden = false; turn.details.open = true; }
-    turn.reasoningText.append(text);
-  }
-
-  function onText(turn, text) {
-    api.frames += 1;
-    // Collapse the reasoning once the answer starts (only once: the user may reopen it).
-    if (!turn.gotText) { turn.gotText = true; turn.details.open = false; }
-    turn.text += text;
-    turn.answerNode.appendData(text);
-  }
-
-  // Tool-call frames are deltas: the name comes first, arguments arrive in pieces.
-  function onToolCall(turn, d) {
-    const key = Number.isInteger(d.index) ? d.index : (d.id || turn.toolMap.size);
-    let call = turn.toolMap.get(key);
-    if (!call) {
-      call = { name: "", args: "", node: el("pre", "tool-call") };
-      turn.toolMap.set(key, call);
-      turn.tools.append(call.node);
-      turn.tools.hidden = false;
-    }
-    if (d.name) call.name = d.name;
-    if (typeof d.arguments === "string") call.args += d.arguments;
-    call.node.textContent = `${call.name || "tool"}(${call.args})`;
-  }
-
-  // Handles one SSE frame; returns an outcome for the terminal done/error frame.
-  function onFrame(turn, ev) {
-    let d;
-    try { d = JSON.parse(ev.data); } catch { return null; } // skip a malformed frame, keep streaming
-    if (!d || typeof d !== "object") return null;
-    const text = typeof d.text === "string" ? d.text : "";
-    switch (ev.type) {
-      case "start":
-        turn.root.dataset.streamId = d.stream_id || "";
-        turn.model = d.model || "";
-        turn.deployment = d.deployment || "";
-        break;
-      case "model": turn.deployment = d.deployment || turn.deployment; break; // a fallback answered
-      case "reasoning": onReasoning(turn, text); break;
-      case "text": onText(turn, text); break;
-      case "tool_call": onToolCall(turn, d); break;
-      case "usage": turn.usage = d; break;
-      case "done": return { state: "done", finish: d.finish_reason, usage: d.usage || turn.usage };
-      case "error": return { state: "error", code: d.code, message: d.message,
-        retryable: d.retryable, requestId: d.request_id };
-    }
-    return null;
-  }
-
-  // Errors raised before the stream starts come back as JSON {"error": {code, message}}.
-  async function httpError(res) {
-    let code = `http_${res.status}`, message = res.statusText || "request failed";
-    try {
-      const body = await res.json();
-      if (body && body.error) { code = body.error.code || code; message = body.error.message || message; }
-    } catch { /* not JSON: keep the status line */ }
-    return { state: "error", code, message };
-  }
-
-  async function stream(turn, signal) {
-    const res = await fetch("/api/chat", {
-      method: "POST",
-      headers: withKey({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-      body: JSON.stringify({ model: ui.model.value, messages: history }),
-      signal,
-    });
-    const type = res.headers.get("Content-Type") || "";
-    if (res.status === 401) {
-      const outcome = await httpError(res);
-      askForKey(outcome.message);
-      return outcome;
-    }
-    if (!res.ok) return httpError(res);
-    if (!res.body || !type.includes("text/event-stream")) {
-      return { state: "error", code: "bad_response", message: `unexpected response type "${type}"` };
-    }
-
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder(); // decode(..., {stream: true}) keeps split UTF-8 sequences intact
-    let outcome = null;
-    const parser = createSSEParser((ev) => { if (!outcome) outcome = onFrame(turn, ev); });
-    while (!outcome) {
-      const { value, done } = await reader.read();
-      const stick = nearBottom();
-      parser.feed(done ? decoder.decode() : decoder.decode(value, { stream: true }));
-      if (stick) scrollDown();
-      if (done) break;
-    }
-    if (outcome) reader.cancel().catch(() => {}); // terminal frame seen: nothing more to read
-    return outcome || { state: "error", code: "connection_lost", message: "connection lost" };
-  }
-
-  function finish(turn, o) {
-    turn.root.dataset.state = o.state;
-    turn.details.open = false;
-    const meta = el("div", "meta");
-    if (o.state === "stopped") meta.append(el("span", "stopped", "(stopped)"));
-    if (o.state === "error") {
-      turn.bubble.append(errorBlock(o.code, o.message, o.retryable));
-      if (o.requestId) meta.append(`request ${o.requestId}`);
-    }
-    if (o.state === "done") {
-      const parts = [`finish: ${o.finish || "unknown"}`];
-      const u = o.usage;
-      if (u) {
-        parts.push(`in ${u.input_tokens ?? "?"} · out ${u.output_tokens ?? "?"} tokens`);
-        if (u.reasoning_tokens) parts.push(`reasoning ${u.reasoning_tokens}`);
+// --- asking ------------------------------------------------------------------------------------
+/** Sends `text` as the next question; `replace`: instead of the last question and its answer. */
+async function ask(text, { replace = false } = {}) {
+  if (!text || state.run || keyPrompt.open) return;
+  const body = { model: ui.model.value };
+  if (replace) {
+    const users = ui.thread.querySelectorAll("article.msg.user");
+    const last = users[users.length - 1];
+    if (last) {
+      if (last.dataset.id && state.conversationId) body.replace_from = last.dataset.id;
+      while (last.nextSibling) last.nextSibling.remove();
+      last.remove();
+      if (!state.features.conversations) {
+        // The history holds the question only if it was answered: cut at the n-th question.
+        let seen = 0;
+        const i = state.history.findIndex((m) => m.role === "user" && ++seen === users.length);
+        if (i >= 0) state.history.length = i;
       }
-      // Name the deployment when it is not what was picked (an alias, or a fallback).
-      if (turn.deployment && turn.deployment !== turn.model) parts.push(`via ${turn.deployment}`);
-      meta.append(parts.join(" · "));
     }
-    if (meta.childNodes.length) turn.bubble.append(meta);
-    // Keep whatever text was produced (even a stopped partial) as context for the next turn;
-    // a turn with no text at all is dropped with its question so roles keep alternating.
-    if (turn.text) history.push({ role: "assistant", content: turn.text });
-    else if (history.length && history[history.length - 1].role === "user") history.pop();
-    setStatus(o.state);
   }
-
-  async function send() {
-    const text = ui.prompt.value.trim();
-    if (!text || controller || ui.send.disabled) return;
-    ui.prompt.value = "";
-    autosize();
-    history.push({ role: "user", content: text });
-    addUser(text);
-    const turn = addAssistant();
-    scrollDown();
-    api.frames = 0;
-    const mine = epoch;
-    const ctl = (controller = new AbortController());
-    setBusy(true);
-    setStatus("streaming");
-    let outcome;
-    try {
-      outcome = await stream(turn, ctl.signal);
-    } catch (err) {
-      outcome = ctl.signal.aborted
-        ? { state: "stopped" }
-        : { state: "error", code: "network_error", message: (err && err.message) || String(err) };
-    }
-    if (mine !== epoch) return; // "New chat" already reset everything
-    controller = null;
-    setBusy(false);
-    if (!ui.keyForm.hidden) ui.send.disabled = true; // until a key is accepted
-    const stick = nearBottom();
-    finish(turn, outcome);
-    if (stick) scrollDown();
-    if (ui.keyForm.hidden) ui.prompt.focus();
+  if (state.features.conversations) {
+    body.messages = [{ role: "user", content: text }];
+    if (state.conversationId) body.conversation_id = state.conversationId;
+  } else {
+    state.history.push({ role: "user", content: text });
+    body.messages = state.history.slice();
   }
+  userMessage(ui.thread, text);
+  stick = true;
+  await run((ctl) => postChat(body, ctl.signal), { timed: true });
+}
 
-  function newChat() {
-    epoch += 1;
-    if (controller) controller.abort();
-    controller = null;
-    history.length = 0;
-    api.frames = 0;
-    ui.messages.replaceChildren();
-    setBusy(false);
-    setStatus("idle");
-    ui.prompt.focus();
-  }
-
-  function autosize() {
-    ui.prompt.style.height = "auto";
-    ui.prompt.style.height = `${Math.min(ui.prompt.scrollHeight, 220)}px`;
-  }
-
-  async function getJSON(url) {
-    const res = await fetch(url, { headers: withKey({ Accept: "application/json" }) });
-    if (res.status === 401) throw new NeedsKey(await errorMessage(res));
-    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-    return res.json();
-  }
-
-  // Fill the model picker; preselect /api/config's default, else the first model.
-  async function loadModels() {
-    const [models, config] = await Promise.allSettled([getJSON("/v1/models"), getJSON("/api/config")]);
-    const refused = [models, config].find((r) => r.status === "rejected" && r.reason instanceof NeedsKey);
-    if (refused) {
-      // Ask once; the stored key (if any) was just refused.
-      ui.model.replaceChildren();
-      return askForKey(storedKey() ? refused.reason.message : "");
-    }
-    const list = models.status === "fulfilled" && models.value && Array.isArray(models.value.data)
-      ? models.value.data : [];
-    const ids = list.map((m) => m && m.id).filter((id) => typeof id === "string" && id);
-    const def = config.status === "fulfilled" && config.value ? config.value.default_model : null;
-    if (typeof def === "string" && def && !ids.includes(def)) ids.unshift(def);
-    ui.model.replaceChildren(...ids.map((id) => Object.assign(el("option", null, id), { value: id })));
-    if (ids.length) ui.model.value = ids.includes(def) ? def : ids[0];
-    else ui.messages.append(errorBlock("models_unavailable", "could not load the model list"));
-  }
-
-  ui.form.addEventListener("submit", (e) => { e.preventDefault(); send(); });
-  ui.prompt.addEventListener("keydown", (e) => {
-    // Enter sends, Shift+Enter inserts a newline; never send mid-IME composition.
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+/** Runs one answer: `request(ctl)` gives the response, read into a new turn. */
+async function run(request, { timed, streamId } = {}) {
+  const mine = state.epoch;
+  const ctl = new AbortController();
+  const turn = new AssistantTurn(ui.thread, {
+    timed,
+    onRetry: () => ask(lastQuestion(), { replace: true }),
+    onTextFrame: () => { api.frames += 1; },
   });
-  ui.prompt.addEventListener("input", autosize);
-  ui.stop.addEventListener("click", () => { if (controller) controller.abort(); });
-  ui.newChat.addEventListener("click", newChat);
-  ui.keyForm.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const key = ui.key.value.trim();
-    if (key) tryKey(key);
-  });
+  if (streamId) turn.root.dataset.streamId = streamId;
+  state.run = { ctl, turn };
+  api.frames = 0;
+  setBusy(true);
+  setStatus("streaming");
+  refreshActions();
+  let outcome;
+  try {
+    const res = await request(ctl);
+    if (res.status === 401) {
+      const { message } = await res.json().then((b) => b.error || {}, () => ({}));
+      keyPrompt.ask(message || "");
+      outcome = { state: "error", code: "http_401", message: message || "this server wants an API key" };
+    } else {
+      outcome = await readAnswer(res, turn, { onStart: started });
+    }
+  } catch (err) {
+    outcome = ctl.signal.aborted
+      ? { state: "stopped" }
+      : { state: "error", code: "network_error", message: (err && err.message) || String(err), retryable: true };
+  }
+  if (mine !== state.epoch) return; // the reader switched conversation: the answer is not shown
+  state.run = null;
+  setBusy(false);
+  turn.finish(outcome);
+  if (!state.features.conversations) {
+    // Whatever text came (even a stopped partial) is context for the next turn; a turn with no
+    // text drops its question too, so the roles keep alternating.
+    if (turn.text) state.history.push({ role: "assistant", content: turn.text });
+    else if (state.history.length && state.history[state.history.length - 1].role === "user") state.history.pop();
+  } else if (state.conversationId) {
+    await syncIds();
+  }
+  setStatus(outcome.state);
+  refreshActions();
+  if (!keyPrompt.open) ui.prompt.focus();
+}
 
+// The start frame: the question is stored, under this conversation (a new one gets its URL).
+function started(turn) {
+  if (!turn.conversationId || turn.conversationId === state.conversationId) return;
+  state.conversationId = turn.conversationId;
+  history.replaceState(null, "", `#c=${encodeURIComponent(turn.conversationId)}`);
+  sidebar.select(turn.conversationId);
+  sidebar.refresh();
+}
+
+// After a turn, the stored ids of the messages on screen (Edit and Regenerate replace from them).
+async function syncIds() {
+  const id = state.conversationId;
+  let conv;
+  try { conv = await call("GET", `/api/conversations/${encodeURIComponent(id)}`); } catch { return; }
+  if (id !== state.conversationId || !conv || !Array.isArray(conv.messages)) return;
+  // In order, by text: a question refused before its answer started is shown but not stored.
+  const stored = conv.messages.filter((m) => m.role === "user");
+  let next = 0;
+  for (const article of ui.thread.querySelectorAll("article.msg.user")) {
+    const text = article.querySelector(".text").textContent;
+    const at = stored.findIndex((m, i) => i >= next && m.content === text);
+    if (at < 0) continue;
+    article.dataset.id = stored[at].id;
+    next = at + 1;
+  }
+  sidebar.refresh();
+}
+
+async function stop() {
+  if (!state.run) return;
+  const { ctl, turn } = state.run;
+  // With a journal the answer outlives this connection: ask the server to end it for everyone.
+  if (state.features.resume && turn.streamId) await stopChat(turn.streamId);
+  ctl.abort();
+}
+
+// --- conversations -----------------------------------------------------------------------------
+function reset() {
+  state.epoch += 1;
+  if (state.run) state.run.ctl.abort();
+  state.run = null;
+  state.history.length = 0;
+  api.frames = 0;
+  ui.thread.replaceChildren();
+  setBusy(false);
   setStatus("idle");
-  ui.send.disabled = true; // until the model list is in, so the first request names a model
-  loadModels().finally(() => { if (!controller && ui.keyForm.hidden) ui.send.disabled = false; });
-})();
+}
+
+function newChat() {
+  reset();
+  state.conversationId = null;
+  history.replaceState(null, "", location.pathname + location.search);
+  sidebar.select(null);
+  closeSidebarIfNarrow();
+  ui.prompt.focus();
+}
+
+async function openConversation(id) {
+  reset();
+  state.conversationId = id;
+  sidebar.select(id);
+  history.replaceState(null, "", `#c=${encodeURIComponent(id)}`);
+  let conv;
+  try {
+    conv = await call("GET", `/api/conversations/${encodeURIComponent(id)}`);
+  } catch (err) {
+    if (err.status === 404) return newChat();
+    return failed(err);
+  }
+  if (id !== state.conversationId) return;
+  const live = renderConversation(ui.thread, conv.messages || [], {
+    onRetry: () => ask(lastQuestion(), { replace: true }),
+  });
+  stick = true;
+  scrollDown();
+  refreshActions();
+  // An answer still being written (the page was reloaded mid-answer): replayed from its first
+  // event, so it continues with nothing missing and nothing twice.
+  if (live && state.features.resume) {
+    await run((ctl) => resumeChat(live.stream_id, ctl.signal), { timed: false, streamId: live.stream_id });
+  }
+}
+
+// --- start-up ----------------------------------------------------------------------------------
+async function loadConfig() {
+  const [models, config] = await Promise.allSettled([call("GET", "/v1/models"), call("GET", "/api/config")]);
+  const refused = [models, config].find((r) => r.status === "rejected" && r.reason instanceof NeedsKey);
+  if (refused) {
+    ui.model.replaceChildren();
+    return keyPrompt.ask(storedKey() ? refused.reason.message : "");
+  }
+  const list = models.status === "fulfilled" && models.value && Array.isArray(models.value.data) ? models.value.data : [];
+  const ids = list.map((m) => m && m.id).filter((id) => typeof id === "string" && id);
+  const cfg = config.status === "fulfilled" && config.value ? config.value : {};
+  const def = typeof cfg.default_model === "string" && cfg.default_model ? cfg.default_model : null;
+  if (def && !ids.includes(def)) ids.unshift(def);
+  ui.model.replaceChildren(...ids.map((id) => Object.assign(el("option", null, id), { value: id })));
+  if (ids.length) ui.model.value = ids.includes(def) ? def : ids[0];
+  else notice(ui.thread, "models_unavailable", "could not load the model list");
+  const features = cfg.features || {};
+  state.features = { conversations: features.conversations === true, resume: features.resume === true };
+  document.body.dataset.conversations = state.features.conversations ? "on" : "off";
+  if (!state.features.conversations) return;
+  await sidebar.refresh();
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("c");
+  if (wanted) openConversation(wanted); // not awaited: a resumed answer streams in the background
+}
+
+const narrow = () => matchMedia("(max-width: 760px)").matches;
+function closeSidebarIfNarrow() { if (narrow()) document.body.dataset.sidebar = "closed"; }
+
+ui.form.addEventListener("submit", (e) => { e.preventDefault(); sendPrompt(); });
+function sendPrompt() {
+  const text = ui.prompt.value.trim();
+  if (!text || state.run || ui.send.disabled) return;
+  ui.prompt.value = "";
+  autosize();
+  ask(text);
+}
+ui.prompt.addEventListener("keydown", (e) => {
+  // Enter sends, Shift+Enter inserts a newline; never send mid-IME composition.
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendPrompt(); }
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape") return;
+  if (state.run) { e.preventDefault(); stop(); } else closeSidebarIfNarrow();
+});
+// On a phone the sidebar lies over the chat: a tap beside it closes it.
+document.addEventListener("click", (e) => {
+  if (narrow() && !ui.sidebar.contains(e.target) && !ui.toggleSidebar.contains(e.target)) closeSidebarIfNarrow();
+});
+function autosize() {
+  ui.prompt.style.height = "auto";
+  ui.prompt.style.height = `${Math.min(ui.prompt.scrollHeight, 220)}px`;
+}
+ui.prompt.addEventListener("input", autosize);
+ui.stop.addEventListener("click", stop);
+ui.newChat.addEventListener("click", newChat);
+ui.thread.addEventListener("click", onCopyClick);
+ui.toggleSidebar.addEventListener("click", () => {
+  document.body.dataset.sidebar = document.body.dataset.sidebar === "open" ? "closed" : "open";
+});
+setupTheme(ui.theme);
+warmUp();
+
+document.body.dataset.sidebar = narrow() ? "closed" : "open";
+setStatus("idle");
+ui.send.disabled = true; // until the model list is in, so the first request names a model
+loadConfig().finally(() => { if (!state.run && !keyPrompt.open) ui.send.disabled = false; });
