@@ -226,7 +226,7 @@ def main() -> None:
                     print("  starting LiteLLM (about 10 s)...", file=sys.stderr)
                     servers.append(litellm.start(timeout=120))
             tgts = targets(up, acf, litellm, key, 16, args.upstream, notes)
-            by_name = {t.name: acf for t in tgts}
+            by_name: dict[str, Server | None] = {t.name: acf for t in tgts}
             by_name.update({"upstream direct": up, "litellm": litellm})
             # Throughput plan: (label, target, streams, events)
             plan: list[tuple[str, Target, int, int]] = []
