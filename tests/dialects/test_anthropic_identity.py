@@ -18,17 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aichatflow import (
-    ChatEvent,
-    Finish,
-    ReasoningDelta,
-    StreamError,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-    UsageUpdate,
-)
+from aichatflow import Finish, ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
 from aichatflow.dialects.anthropic import AnthropicStreamDialect
+from aichatflow.events import ChatEvent, StreamError, Usage
 
 HOSTILE = [
     '"',
