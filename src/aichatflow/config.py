@@ -94,6 +94,9 @@ TOML (every key optional)::
     public = false               # no key needed for /metrics even when keys are configured
     key_labels = false           # a `key` label (key id) on requests_total and tokens_total
 
+    [ui]                         # POST /api/ui/chat (docs/vercel.md)
+    sdk_major = 6                # the front end's `ai` major: 5 or 6 (ui_settings.py)
+
 Each ``[[auth.keys]]`` entry may carry its own limits: ``rpm`` (requests per sliding minute),
 ``tpm`` (tokens per minute, reserved at the start and settled to the usage at the end) and
 ``max_streams`` (streams at once). Past a key's or an address's limit: 429 ``rate_limited``;
@@ -118,6 +121,7 @@ comma-separated, hashed at load into more ``auth.keys``),
 ``AICHATFLOW_HTTP_<FIELD>`` (e.g. ``AICHATFLOW_HTTP_HEADER_TIMEOUT=5``),
 ``AICHATFLOW_CORS_ALLOW_ORIGINS`` (comma-separated), ``AICHATFLOW_CORS_MAX_AGE``,
 ``AICHATFLOW_JOURNAL_<FIELD>``, ``AICHATFLOW_DEDUP_MODE``, ``AICHATFLOW_CACHE_TTL``,
+``AICHATFLOW_UI_SDK_MAJOR``,
 ``AICHATFLOW_LIMITS_<FIELD>`` (e.g. ``AICHATFLOW_LIMITS_STORAGE=redis://redis:6379/0``; its
 password is printed only redacted) and ``AICHATFLOW_STORE_<FIELD>`` (e.g.
 ``AICHATFLOW_STORE_URL=postgresql+asyncpg://app:pw@db/app``, likewise redacted). Keys are read
@@ -141,6 +145,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 from .journal_settings import CacheSettings, DedupSettings, JournalSettings
 from .redaction import CREDENTIAL_NAME, REDACTED, redact_url
+from .ui_settings import UiSettings
 
 ENV_PREFIX = "AICHATFLOW_"
 
@@ -410,6 +415,7 @@ class Settings(BaseModel):
     journal: JournalSettings = JournalSettings()
     dedup: DedupSettings = DedupSettings()
     cache: CacheSettings = CacheSettings()
+    ui: UiSettings = UiSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Provider tables without their keys (``repr`` and ``str`` show this): ``api_key``
@@ -531,6 +537,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("dedup", DedupSettings),
         ("cache", CacheSettings),
         ("store", StoreSettings),
+        ("ui", UiSettings),
     )
     for table, model in tables:
         prefix = f"{ENV_PREFIX}{table.upper()}_"

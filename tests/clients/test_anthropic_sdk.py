@@ -18,6 +18,7 @@ import pytest
 from anthropic import Anthropic
 
 from aichatflow.config import key_digest
+from tests.support.hostile import HOSTILE
 from tests.support.server import RunningServer
 from tests.support.upstream import (
     Chunks,
@@ -279,11 +280,6 @@ def test_a_wrong_key_is_an_authentication_error(start_server: StartServer) -> No
     assert info.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
     with Anthropic(base_url=server.url, api_key="right", max_retries=0, timeout=15) as c:
         assert _create(c).content[0].text
-
-
-HOSTILE = 'a\r\nb\rc\x00d\u2028e\u2029f\nevent: error\ndata: {"type":"error"}\n\n: x\n' + "z" * (
-    200 * 1024
-)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])

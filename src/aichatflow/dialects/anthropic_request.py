@@ -223,11 +223,12 @@ def to_chat_request(request: MessagesRequest) -> ChatRequest:
             body[name] = getattr(request, name)
     if request.stop_sequences:
         body["stop"] = request.stop_sequences
-    chat: ChatRequest = _validated(ChatRequest, body)
+    chat: ChatRequest = validated(ChatRequest, body)
     return chat
 
 
-def _validated(model: type[Any], data: dict[str, Any]) -> Any:
+def validated(model: type[Any], data: dict[str, Any]) -> Any:
+    """``model`` validated from ``data``; a 422 with pydantic's locations when it is not."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -238,8 +239,8 @@ def _validated(model: type[Any], data: dict[str, Any]) -> Any:
 def parse_messages_request(data: dict[str, Any]) -> ChatRequest:
     """422 (with locations) for a body that is not a valid Messages request, else its
     ``ChatRequest``."""
-    request: MessagesRequest = _validated(MessagesRequest, data)
+    request: MessagesRequest = validated(MessagesRequest, data)
     return to_chat_request(request)
 
 
-__all__ = ["MessagesRequest", "parse_messages_request", "to_chat_request"]
+__all__ = ["MessagesRequest", "parse_messages_request", "to_chat_request", "validated"]

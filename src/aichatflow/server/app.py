@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 
 from ..config import Settings
 from ..dialects.anthropic_request import parse_messages_request
+from ..dialects.vercel_request import parse_ui_chat_request
 from ..errors import AIChatFlowError
 from ..journal.build import build_journal
 from ..journal.run import Runs
@@ -43,6 +44,7 @@ from .redis_cooldowns import share_cooldowns
 from .resume import resume_stream, stop_stream
 from .run_flow import RunFlow
 from .turns import StoredTurns
+from .ui_chat import resume_ui_stream, stop_ui_stream, ui_chat
 
 if TYPE_CHECKING:
     from ..store.conversations import ConversationStore
@@ -115,8 +117,15 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     native, openai = ChatEndpoint(routes.native_chat), ChatEndpoint(routes.openai_chat)
     anthropic = ChatEndpoint(routes.anthropic_chat, parse_messages_request)
+    ui = ChatEndpoint(ui_chat(settings.ui.sdk_major), parse_ui_chat_request)
+    endpoints = {
+        "/api/chat": native,
+        "/api/ui/chat": ui,
+        "/v1/chat/completions": openai,
+        "/v1/messages": anthropic,
+    }
     app = ChatApp(
-        {"/api/chat": native, "/v1/chat/completions": openai, "/v1/messages": anthropic},
+        endpoints,
         hosts=HostPolicy(settings.allowed_hosts, bind_host=settings.host),
         parts=parts,
         routes=[
@@ -132,6 +141,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 if run_flow is not None
                 else []
             ),
+            Route("/api/ui/chat", ui, methods=["POST"]),
+            Route("/api/ui/chat/{chat_id}/stream", resume_ui_stream, methods=["GET"]),
+            Route("/api/ui/chat/{chat_id}/stop", stop_ui_stream, methods=["POST"]),
             Route("/v1/chat/completions", openai, methods=["POST"]),
             Route("/v1/messages", anthropic, methods=["POST"]),
             Route("/v1/models", routes.list_models, methods=["GET"]),

@@ -120,11 +120,16 @@ async def page(request: Request) -> Response:
 
 
 async def page_config(request: Request) -> Response:
-    """What the page needs to know: the default model, and whether conversations are stored
-    (``/api/conversations``) and answers can be resumed and stopped (the journal's routes)."""
+    """What the page needs to know: the default model, whether conversations are stored
+    (``/api/conversations``) and answers can be resumed and stopped (the journal's routes), and
+    that ``POST /api/ui/chat`` (the AI SDK's UI message stream) is served."""
     state = request.app.state
     resume = state.run_flow is not None
-    features = {"conversations": resume and state.settings.store.enabled, "resume": resume}
+    features = {
+        "conversations": resume and state.settings.store.enabled,
+        "resume": resume,
+        "ui_chat": True,
+    }
     return JSONResponse({"default_model": state.settings.default_model, "features": features})
 
 

@@ -43,6 +43,9 @@ log = logging.getLogger("aichatflow.server")
 
 CACHE_HEADER = b"x-aichatflow-cache"
 SHARED_HEADER = b"x-aichatflow-shared"
+MESSAGE_ID = "message_id"
+"""The ``RunInfo.extra`` field naming a stored turn's answer (its message id): a reader that
+comes back to the run later (``server/ui_chat.py``'s resume) names the same message."""
 
 
 class Turns(Protocol):
@@ -159,6 +162,7 @@ class RunFlow:
         stored = mode is not None and self.turns is not None
         owner = exchange.caller.key_id or ""
         conversation_id = None
+        dialect_message_id = ""
         registry = scope["app"].state.registry
         try:
             if mode is not None and self.turns is not None:
@@ -166,9 +170,12 @@ class RunFlow:
                 await aclose_quietly(response.source)
                 response.source = registry.stream(turn.chat)
                 conversation_id = turn.conversation_id
-                dialect.begin_turn(conversation_id, turn.message_id)
+                dialect_message_id = turn.message_id
+                dialect.begin_turn(conversation_id, dialect_message_id)
             info = _info(response, chat.model, owner)
             info.conversation_id = conversation_id
+            if conversation_id is not None:
+                info.extra[MESSAGE_ID] = dialect_message_id
             record = exchange.record
             exchange.detached = True
             ending = _Ending(scope["app"].gate, record, 2)
@@ -178,7 +185,7 @@ class RunFlow:
                 record=record,
                 transcript=stored,
                 on_end=self._end_hook(print_, admission, ending),
-                cancel_when_alone=not (mode is not None and self.continue_native),
+                cancel_when_alone=not self._outlives_readers(mode, stored),
                 created=created,
             )
         except AIChatFlowError:  # the request's own fault (an unknown conversation): its answer
@@ -209,6 +216,15 @@ class RunFlow:
                 metrics.stream_closed(record.route)
             record.status = reader.outcome.http_status if reader.outcome else record.status
             ending.done()
+
+    def _outlives_readers(self, mode: TurnMode | None, stored: bool) -> bool:
+        """Whether a run goes on when its last reader leaves: only a turn someone can come
+        back to, under ``on_disconnect = "continue"``. A ``continue`` turn is found again by
+        its stream id; a ``replace`` turn only by its chat id, through the store
+        (``server/ui_chat.py``): without one, no one could ever read the rest."""
+        if mode is None or not self.continue_native:
+            return False
+        return mode == "continue" or stored
 
     def _end_hook(
         self,
@@ -319,4 +335,4 @@ def _record_run(record: RequestRecord, end: RunEnd) -> None:
         record.outcome = "shutdown" if code == "server_shutting_down" else code
 
 
-__all__ = ["CACHE_HEADER", "SHARED_HEADER", "RunFlow", "Turns", "record_outcome"]
+__all__ = ["CACHE_HEADER", "MESSAGE_ID", "SHARED_HEADER", "RunFlow", "Turns", "record_outcome"]
