@@ -3,7 +3,7 @@
 The layers, each importing only from itself and the ones it names (``docs/architecture.md``):
 
 * the ground floor: ``events``, ``errors``, ``messages``, ``chat_stream``, ``transcript``,
-  ``config`` and ``journal_settings`` (settings as data), ``request_record``,
+  ``config``, ``journal_settings`` and ``ui_settings`` (settings as data), ``request_record``,
   ``redis_client`` and ``throttled_log`` (shared by the server and the journal) and ``_lazy``;
   and ``sse/``, which imports nothing of aichatflow outside itself, so it can be used alone
   the way httpx-sse is;
@@ -45,6 +45,7 @@ GROUND = {
     "transcript",
     "config",
     "journal_settings",
+    "ui_settings",
     "request_record",
     "redis_client",
     "throttled_log",

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 class UiSettings(BaseModel):
-    """Which AI SDK major the UI message stream targets. The client rejects a part or a field
-    it does not know, and ai@6 added some (``start-step``/``finish-step`` as sent here,
-    ``finishReason``, ``tool-input-error``, ``abort``'s ``reason``): for 5 none of them is sent."""
+    """Which AI SDK major the UI message stream targets. The client rejects a part it does not
+    know (some versions a field too), and ai@6 added some (``start-step``/``finish-step`` as
+    sent here, ``finishReason``, ``tool-input-error``, ``abort``'s ``reason``): for 5 none of
+    them is sent."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sdk_major: Literal[5, 6] = 6

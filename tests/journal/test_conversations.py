@@ -261,4 +261,4 @@ async def test_replace_from_hostile_values_cost_nothing(
 async def test_the_page_config_names_the_features(server: RunningServer) -> None:
     async with httpx.AsyncClient(timeout=20) as client:
         config = (await client.get(server.url + "/api/config", headers=A)).json()
-    assert config["features"] == {"conversations": True, "resume": True}
+    assert config["features"] == {"conversations": True, "resume": True, "ui_chat": True}

@@ -115,5 +115,5 @@ def test_health_models_and_page(server: Any) -> None:
     assert page.status_code == 200 and "<title>" in page.text
     assert httpx.get(server.url + "/static/chat.js", timeout=5).status_code == 200
     config = httpx.get(server.url + "/api/config", timeout=5).json()
-    features = {"conversations": False, "resume": False}  # this server has no journal, no store
+    features = {"conversations": False, "resume": False, "ui_chat": True}  # no journal, no store
     assert config == {"default_model": "mock/chat", "features": features}

@@ -2,10 +2,11 @@
 reads from ``POST /api/ui/chat`` (docs/vercel.md).
 
 Every frame is ``data: <part>\\n\\n``, one JSON object whose ``type`` names the part, and the
-stream ends with ``data: [DONE]\\n\\n``. The client validates each part against strict schemas:
-an unknown type or one field too many fails the whole stream, so a part carries exactly the
-fields its schema allows, and the AI SDK major the front end runs (``[ui] sdk_major``) decides
-which parts and fields exist at all. What each ``ChatEvent`` becomes:
+stream ends with ``data: [DONE]\\n\\n``. The client validates each part against its schema:
+an unknown type or a missing field fails the whole stream, and some AI SDK versions reject a
+field too many as well (others pass it through), so a part carries exactly the fields its
+schema allows, and the major the front end runs (``[ui] sdk_major``) decides which parts and
+fields exist at all. What each ``ChatEvent`` becomes:
 
 * the first batch opens the message: ``start`` (its ``messageId``: the stored answer's id when
   the turn is stored, else one made from the stream id), then, for ai@6, ``start-step``;
