@@ -3,9 +3,11 @@
 Why raw sockets and deferred parsing: the load generator must never be what limits the figure
 (docs/benchmarks.md, "Measuring honestly"). While streams run, each socket read costs one
 ``bytearray`` append, one ``endswith`` (the chunked terminator ``0\\r\\n\\r\\n``) and, until the
-first text frame was seen, one bounded ``find``. De-chunking, splitting frames on ``\\n\\n``,
-counting ``event: text`` frames and checking the text happen after the clock stopped; their CPU is
-reported apart (``analyse_cpu_s``) and is not part of ``loadgen_cpu_*``.
+first text frame was seen, one bounded search for the format's first-text pattern.
+De-chunking, splitting frames on ``\\n\\n``, counting text frames and checking the text happen
+after the clock stopped; their CPU is reported apart (``analyse_cpu_s``) and is not part of
+``loadgen_cpu_*``. ``--format`` names the response format (native, openai, anthropic, ui):
+``_wire_formats.py`` has each one's pattern and parser, so every scenario counts alike.
 
 Paced streams (``--interval-ms``, the ``paced`` and ``slow-client`` scenarios): each socket read
 also records ``(perf_counter(), len(raw))`` in two arrays (a subclass of the stream protocol, so
@@ -16,12 +18,12 @@ text delta; deltas coalesced into one frame all get that frame's arrival; negati
 counts as 0. ``--ramp-s`` spreads the connects over that many seconds (listen backlogs would
 drop SYNs of thousands of connects at once).
 
-Checks on every stream: HTTP 200, chunked body, the last frame is ``event: done``, and the text of
-all ``event: text`` frames joined equals what the mock provider sends for this request (computed
-in-process with ``aichatflow.providers.mock``). With coalescing one frame carries several tokens,
-so the number of *deltas* delivered is the mock's token count when the text matches, while the
-number of *frames* (``id:`` lines) and of HTTP chunks (one per ASGI ``send`` on uvicorn) show how
-much was coalesced.
+Checks on every stream: HTTP 200, chunked body, the format's terminator last (native: the last
+frame is ``event: done``), and the text of all text frames joined equals what the mock provider
+sends for this request (computed in-process with ``aichatflow.providers.mock``). With coalescing
+one frame carries several tokens, so the number of *deltas* delivered is the mock's token count
+when the text matches, while the number of *frames* (``id:`` lines) and of HTTP chunks (one per
+ASGI ``send`` on uvicorn) show how much was coalesced.
 
 Usage (standalone)::
 
