@@ -1,8 +1,9 @@
 """Single requests, one at a time, for time to first event (``ttfe`` and ``proxy`` scenarios).
 
 A blocking socket per request (a fresh connection each time, ``connection: close``): connect,
-send, read until the first text event is seen (``event: text`` on the native endpoint, a
-non-empty ``"content"`` delta on OpenAI streams), then read to the end of the response. The clock
+send, read until the first text event is seen (the format's ``first_text`` pattern in
+``_wire_formats.py``: ``event: text`` on the native endpoint, a non-empty ``"content"`` delta on
+OpenAI streams...), then read to the end of the response. The clock
 starts before ``connect``; nothing else runs in the client while it waits.
 """
 
@@ -14,7 +15,8 @@ import time
 from dataclasses import dataclass
 
 from _common import HOST
-from loadgen import _OPENAI_MARK, _TEXT_MARK, _request
+from _wire_formats import WIRE
+from loadgen import _request
 
 _TERMINATOR = b"\r\n0\r\n\r\n"
 
@@ -27,13 +29,15 @@ class Target:
     port: int
     path: str
     body: bytes
-    openai: bool = False
+    wire: str = "native"
+    """The response format (a key of ``_wire_formats.WIRE``)."""
     headers: tuple[str, ...] = ()
 
 
 def one(target: Target, timeout: float = 30.0) -> float:
     """Seconds from connect to the first text event; raises when the response has none."""
     request = _request(target.path, target.port, target.body, list(target.headers))
+    mark = WIRE[target.wire].first_text
     t0 = time.perf_counter()
     with socket.create_connection((HOST, target.port), timeout=timeout) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -45,20 +49,29 @@ def one(target: Target, timeout: float = 30.0) -> float:
             if not data:
                 break
             raw += data
-            if not first:
-                hit = (
-                    _OPENAI_MARK.search(raw) is not None
-                    if target.openai
-                    else raw.find(_TEXT_MARK) >= 0
-                )
-                if hit:
-                    first = time.perf_counter()
+            if not first and mark.search(raw) is not None:
+                first = time.perf_counter()
             if raw.endswith(_TERMINATOR):
                 break
     if not first:
         head = bytes(raw[:200]).decode(errors="replace")
         raise RuntimeError(f"{target.name}: no text event in the response: {head!r}")
     return first - t0
+
+
+def route_status(port: int, path: str, timeout: float = 10.0) -> int:
+    """The HTTP status of ``POST path`` with an empty JSON object: 404 when the server has no
+    such route (a tree without that dialect), a 4xx validation error when it has."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(_request(path, port, b"{}"))
+        head = bytearray()
+        while b"\r\n" not in head:
+            data = sock.recv(4096)
+            if not data:
+                break
+            head += data
+    parts = bytes(head).split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -97,4 +110,4 @@ def summary(ms: list[float]) -> dict[str, float]:
     }
 
 
-__all__ = ["Target", "measure", "one", "pct", "summary"]
+__all__ = ["Target", "measure", "one", "pct", "route_status", "summary"]

@@ -3,9 +3,11 @@
 Why raw sockets and deferred parsing: the load generator must never be what limits the figure
 (docs/benchmarks.md, "Measuring honestly"). While streams run, each socket read costs one
 ``bytearray`` append, one ``endswith`` (the chunked terminator ``0\\r\\n\\r\\n``) and, until the
-first text frame was seen, one bounded ``find``. De-chunking, splitting frames on ``\\n\\n``,
-counting ``event: text`` frames and checking the text happen after the clock stopped; their CPU is
-reported apart (``analyse_cpu_s``) and is not part of ``loadgen_cpu_*``.
+first text frame was seen, one bounded search for the format's first-text pattern.
+De-chunking, splitting frames on ``\\n\\n``, counting text frames and checking the text happen
+after the clock stopped; their CPU is reported apart (``analyse_cpu_s``) and is not part of
+``loadgen_cpu_*``. ``--format`` names the response format (native, openai, anthropic, ui):
+``_wire_formats.py`` has each one's pattern and parser, so every scenario counts alike.
 
 Paced streams (``--interval-ms``, the ``paced`` and ``slow-client`` scenarios): each socket read
 also records ``(perf_counter(), len(raw))`` in two arrays (a subclass of the stream protocol, so
@@ -16,12 +18,12 @@ text delta; deltas coalesced into one frame all get that frame's arrival; negati
 counts as 0. ``--ramp-s`` spreads the connects over that many seconds (listen backlogs would
 drop SYNs of thousands of connects at once).
 
-Checks on every stream: HTTP 200, chunked body, the last frame is ``event: done``, and the text of
-all ``event: text`` frames joined equals what the mock provider sends for this request (computed
-in-process with ``aichatflow.providers.mock``). With coalescing one frame carries several tokens,
-so the number of *deltas* delivered is the mock's token count when the text matches, while the
-number of *frames* (``id:`` lines) and of HTTP chunks (one per ASGI ``send`` on uvicorn) show how
-much was coalesced.
+Checks on every stream: HTTP 200, chunked body, the format's terminator last (native: the last
+frame is ``event: done``), and the text of all text frames joined equals what the mock provider
+sends for this request (computed in-process with ``aichatflow.providers.mock``). With coalescing
+one frame carries several tokens, so the number of *deltas* delivered is the mock's token count
+when the text matches, while the number of *frames* (``id:`` lines) and of HTTP chunks (one per
+ASGI ``send`` on uvicorn) show how much was coalesced.
 
 Usage (standalone)::
 
@@ -47,11 +49,10 @@ from typing import Any, cast
 
 import orjson
 from _common import HOST, core_busy_pct, core_times, pin_self, raise_nofile, tree_cpu_seconds
+from _wire_formats import FORMATS, WIRE
 
 _TERMINATOR = b"\r\n0\r\n\r\n"
 _TEXT_MARK = b"event: text"
-_OPENAI_MARK = re.compile(rb'"content":\s*"[^"]')
-"""First non-empty content delta of an OpenAI chunk stream (the role chunk has content "")."""
 
 
 @dataclass(slots=True)
@@ -87,7 +88,7 @@ class _Stream(asyncio.Protocol):
 
     __slots__ = (
         "done",
-        "openai",
+        "mark",
         "raw",
         "request",
         "scan_from",
@@ -97,9 +98,9 @@ class _Stream(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, request: bytes, done: asyncio.Future[None], openai: bool = False) -> None:
+    def __init__(self, request: bytes, done: asyncio.Future[None], mark: re.Pattern[bytes]) -> None:
         self.request = request
-        self.openai = openai
+        self.mark = mark
         self.done = done
         self.raw = bytearray()
         self.scan_from = 0
@@ -116,11 +117,7 @@ class _Stream(asyncio.Protocol):
         raw = self.raw
         raw += data
         if not self.t_first:
-            if self.openai:
-                found = _OPENAI_MARK.search(raw, self.scan_from) is not None
-            else:
-                found = raw.find(_TEXT_MARK, self.scan_from) >= 0
-            if found:
+            if self.mark.search(raw, self.scan_from) is not None:
                 self.t_first = time.perf_counter()
             else:
                 self.scan_from = max(0, len(raw) - 40)
@@ -144,8 +141,8 @@ class _TimedStream(_Stream):
 
     __slots__ = ("lens", "times")
 
-    def __init__(self, request: bytes, done: asyncio.Future[None], openai: bool = False) -> None:
-        super().__init__(request, done, openai)
+    def __init__(self, request: bytes, done: asyncio.Future[None], mark: re.Pattern[bytes]) -> None:
+        super().__init__(request, done, mark)
         self.times = array("d")
         self.lens = array("q")
 
@@ -205,44 +202,6 @@ def check_head(raw: bytes) -> tuple[int, StreamCheck | None]:
     return head_end, None
 
 
-def check_openai_stream(raw: bytes, expected: Expected | None) -> StreamCheck:
-    """The same checks for an OpenAI ``chat.completion.chunk`` stream ending in ``[DONE]``."""
-    head_end, refused = check_head(raw)
-    if refused is not None:
-        return refused
-    payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]))
-    frames = payload.replace(b"\r\n", b"\n").split(b"\n\n")
-    tail = frames.pop()
-    texts: list[str] = []
-    ids = 0
-    done = False
-    for frame in frames:
-        for line in frame.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            ids += 1
-            if data == b"[DONE]":
-                done = True
-                continue
-            for choice in orjson.loads(data).get("choices") or ():
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    texts.append(content)
-    text = "".join(texts)
-    deltas = expected.deltas if expected is not None else len(texts)
-    reason = ""
-    if not complete:
-        reason = "stream cut before the chunked terminator"
-    elif tail.strip():
-        reason = "bytes after the last frame"
-    elif not done:
-        reason = "no data: [DONE]"
-    elif expected is not None and text != expected.text:
-        reason = f"text differs: got {len(text)} chars, expected {len(expected.text)}"
-    return StreamCheck(not reason, reason, deltas if not reason else 0, ids, len(texts), chunks)
-
-
 def _arrivals(
     ends: list[int],
     texts: list[str],
@@ -286,9 +245,13 @@ def lateness_ms(arrivals: list[tuple[float, int]], cum: list[int], interval: flo
 
 
 def check_stream(
-    raw: bytes, expected: Expected | None, stamps: tuple[array[float], array[int]] | None = None
+    raw: bytes,
+    expected: Expected | None,
+    stamps: tuple[array[float], array[int]] | None = None,
+    wire: str = "native",
 ) -> StreamCheck:
-    """Everything the live path skipped: status, de-chunking, frames, terminal frame, text.
+    """Everything the live path skipped: status, de-chunking, frames, terminal frame, text
+    (``_wire_formats.py`` reads the payload of each format).
 
     With ``stamps`` (a timed stream's read times and lengths) a passing stream also gets the
     arrival of each text frame.
@@ -298,43 +261,21 @@ def check_stream(
         return refused
     spans: list[tuple[int, int]] = []
     payload, chunks, complete = dechunk(bytes(raw[head_end + 4 :]), spans)
-    frames = payload.split(b"\n\n")
-    tail = frames.pop()
-    texts: list[str] = []
-    ends: list[int] = []
-    ids = 0
-    last_event = b""
-    pos = 0
-    for frame in frames:
-        pos += len(frame) + 2
-        event = b"message"
-        data = b""
-        for line in frame.split(b"\n"):
-            if line.startswith(b"id: "):
-                ids += 1
-            elif line.startswith(b"event: "):
-                event = line[7:]
-            elif line.startswith(b"data: "):
-                data = line[6:]
-        if event == b"text":
-            texts.append(orjson.loads(data)["text"])
-            ends.append(pos)
-        if not frame.startswith(b":"):
-            last_event = event
+    parsed = WIRE[wire].parse(payload)
+    texts = parsed.texts
     text = "".join(texts)
     deltas = expected.deltas if expected is not None else len(texts)
     reason = ""
     if not complete:
         reason = "stream cut before the chunked terminator"
-    elif tail:
-        reason = "bytes after the last frame"
-    elif last_event != b"done":
-        reason = f"last frame is {last_event.decode(errors='replace')!r}, not 'done'"
+    elif parsed.unfinished:
+        reason = parsed.unfinished
     elif expected is not None and text != expected.text:
         reason = f"text differs: got {len(text)} chars, expected {len(expected.text)}"
     ok = not reason
-    arrivals = _arrivals(ends, texts, spans, head_end + 4, stamps) if stamps and ok else []
-    return StreamCheck(ok, reason, deltas if ok else 0, ids, len(texts), chunks, arrivals)
+    arrivals = _arrivals(parsed.ends, texts, spans, head_end + 4, stamps) if stamps and ok else []
+    frames = parsed.frames
+    return StreamCheck(ok, reason, deltas if ok else 0, frames, len(texts), chunks, arrivals)
 
 
 @dataclass(slots=True)
@@ -397,7 +338,7 @@ async def run_load(
     server_pid: int | None = None,
     timeout: float = 120.0,
     rounds: int = 1,
-    openai: bool = False,
+    wire: str = "native",
     headers: list[str] | None = None,
     interval: float | None = None,
     ramp_s: float = 0.0,
@@ -405,18 +346,20 @@ async def run_load(
     """Open ``streams`` connections at once, wait for every response to end, then check them.
 
     With ``rounds`` > 1 that is repeated back to back and the figures cover all rounds.
-    ``interval`` (seconds between a stream's events; native format only) times every read and
-    reports lateness; ``ramp_s`` spreads the connects of a round over that many seconds.
+    ``wire`` names the response format (``_wire_formats.py``). ``interval`` (seconds between a
+    stream's events) times every read and reports lateness; ``ramp_s`` spreads the connects of
+    a round over that many seconds.
     """
     loop = asyncio.get_running_loop()
     request = _request(path, port, body, headers)
-    timed = interval is not None and not openai
+    timed = interval is not None
+    mark = WIRE[wire].first_text
     stream_class = _TimedStream if timed else _Stream
     protos: list[_Stream] = []
 
     async def one() -> None:
         done: asyncio.Future[None] = loop.create_future()
-        proto = stream_class(request, done, openai)
+        proto = stream_class(request, done, mark)
         protos.append(proto)
         try:
             await loop.create_connection(lambda: proto, HOST, port)
@@ -444,7 +387,7 @@ async def run_load(
     server1 = tree_cpu_seconds(server_pid) if server_pid else None
 
     a0 = time.process_time()
-    checks = _checks(protos, expected, openai, timed)
+    checks = _checks(protos, expected, wire, timed)
     late = _lateness(checks, expected, interval) if timed and interval else []
     analyse = time.process_time() - a0
 
@@ -508,14 +451,12 @@ async def _open(
 
 
 def _checks(
-    protos: list[_Stream], expected: Expected | None, openai: bool, timed: bool
+    protos: list[_Stream], expected: Expected | None, wire: str, timed: bool
 ) -> list[StreamCheck]:
-    if openai:
-        return [check_openai_stream(bytes(p.raw), expected) for p in protos]
     if not timed:
-        return [check_stream(bytes(p.raw), expected) for p in protos]
+        return [check_stream(bytes(p.raw), expected, None, wire) for p in protos]
     stamped = cast(list[_TimedStream], protos)
-    return [check_stream(bytes(p.raw), expected, (p.times, p.lens)) for p in stamped]
+    return [check_stream(bytes(p.raw), expected, (p.times, p.lens), wire) for p in stamped]
 
 
 def _lateness(checks: list[StreamCheck], expected: Expected | None, interval: float) -> list[float]:
@@ -562,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=1, help="repeat the N streams back to back")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument(
-        "--format", choices=["native", "openai"], default="native", help="response format"
+        "--format", choices=FORMATS, default="native", help="response format (_wire_formats.py)"
     )
     ap.add_argument("--header", action="append", default=[], help="extra 'name: value' header")
     ap.add_argument("--body", default=None, help="request body (JSON) instead of the chat body")
@@ -595,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
                 server_pid=args.server_pid,
                 timeout=args.timeout,
                 rounds=args.rounds,
-                openai=args.format == "openai",
+                wire=args.format,
                 headers=args.header,
                 interval=None if args.interval_ms is None else args.interval_ms / 1000,
                 ramp_s=args.ramp_s,

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from _common import CLIENT_CPU, HERE, RESULTS, SERVER_CPU, Server, free_port, pinned
-from run_fast import aichatflow_cmd, write_config
+from _stacks import aichatflow_server
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -101,11 +101,11 @@ def main() -> None:
     raw = RESULTS / f"profile-{label}-{stamp}.txt"
     with tempfile.TemporaryDirectory(prefix="acf-prof-") as tmp_name:
         tmp = Path(tmp_name)
-        port = free_port()
-        if args.stack == "aichatflow":
-            write_config(tmp / "c.toml", port, args.burst)
-            server = Server("aichatflow", aichatflow_cmd(tmp / "c.toml"), port, cpu=SERVER_CPU)
+        if args.stack == "aichatflow":  # the fast scenario's server (direct path, mock)
+            server = aichatflow_server("aichatflow", tmp, SERVER_CPU, burst=args.burst)
+            port = server.port
         else:
+            port = free_port()
             cmd = [sys.executable, str(HERE / "baselines" / "uvicorn_raw.py"), "--port", str(port)]
             server = Server("uvicorn_raw", cmd, port, cpu=SERVER_CPU)
         spy: subprocess.Popen[bytes] | None = None

@@ -5,7 +5,8 @@ another behind; never two at once): ``fast`` (run_fast.py), ``proxy`` (run_proxy
 upstream), ``proxy-paced`` (run_proxy.py --upstream paced: one event per upstream read), ``ttfe``
 (run_ttfe.py), ``memory`` (run_memory.py), ``paced`` (run_paced.py: 2,500 and 5,000 streams at
 20 events/s), ``slow-client`` (run_slow_client.py: 99 paced readers beside one that never reads),
-``workers`` (run_workers.py: fast and paced on one and two workers).
+``workers`` (run_workers.py: fast and paced on one and two workers), ``dialects``
+(run_dialects.py: each stream dialect's render CPU per event against the native one).
 ``--quick`` is passed to each (a few minutes in all on a 2-core machine); without it the full
 runs take about 20 minutes.
 
@@ -40,9 +41,10 @@ SCENARIOS = {
     "paced": ["run_paced.py", "--reps", "2"],
     "slow-client": ["run_slow_client.py"],
     "workers": ["run_workers.py"],
+    "dialects": ["run_dialects.py"],
 }
 TIMEOUTS = {"fast": 900, "proxy": 900, "proxy-paced": 900, "ttfe": 300, "memory": 900}
-TIMEOUTS |= {"paced": 900, "slow-client": 300, "workers": 600}
+TIMEOUTS |= {"paced": 900, "slow-client": 300, "workers": 600, "dialects": 120}
 _RAW = re.compile(r"Raw results: (\S+\.json)")
 
 

@@ -16,6 +16,12 @@ the load generator is a subprocess pinned to CPU 1):
   sse-starlette version; skipped with a note when either package is missing;
 * ``aichatflow b=1``: ``aichatflow serve`` with ``[providers.fast] kind="mock"
   tokens_per_second=0 first_token_ms=0 burst=1``: one event per batch, so one write per event;
+* ``aichatflow b=1 /v1``, ``... /v1/messages``, ``... /api/ui/chat``: the same server (the
+  ``aichatflow b=1`` process), the same mock tokens, asked through the other client dialects
+  (OpenAI chunks, Anthropic's named events, the Vercel UI message stream); a second table sets
+  their events/s and server CPU per event against the native endpoint's, repetition by
+  repetition (``_wire_formats.py`` counts each format's text deltas). A route the server does
+  not have (404) is skipped with a note;
 * ``aichatflow b=1 (granian)``: the same on ``aichatflow serve --server granian`` (one ASGI
   ``send`` per event; granian's Rust side may merge sends into fewer ``write()`` calls when the
   socket is busy: measured with strace, about 2.5 sends per ``writev``);
@@ -26,8 +32,8 @@ the load generator is a subprocess pinned to CPU 1):
 Repetitions alternate the order of the stacks; every figure is the median [min-max] of the
 repetitions, and "x raw" / "x go" are the medians of the per-repetition ratios against
 ``uvicorn_raw`` / ``go``.
-Before each run the script waits (up to 30 s) for the machine to be quiet and records how busy
-it was: other jobs on a shared 2-core machine move absolute figures a lot.
+Before each run the script waits (up to 30 s; 3 s with ``--quick``) for the machine to be quiet
+and records how busy it was: other jobs on a shared 2-core machine move absolute figures a lot.
 
 Run: ``.venv/bin/python benchmarks/run_fast.py`` (about 2 minutes) or ``--quick`` (< 1 minute).
 """
@@ -35,6 +41,7 @@ Run: ``.venv/bin/python benchmarks/run_fast.py`` (about 2 minutes) or ``--quick`
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -58,7 +65,9 @@ from _common import (
     save,
     wait_quiet,
 )
+from _single import route_status
 from _stacks import (
+    BENCH_BODY,
     GRANIAN,
     aichatflow_server,
     fastapi_missing,
@@ -66,6 +75,8 @@ from _stacks import (
     go_server,
     python_baseline,
 )
+from _wire_formats import WIRE
+from loadgen import expected_from_mock
 
 PY = sys.executable
 RAW = "uvicorn_raw"
@@ -81,13 +92,22 @@ class Stack:
     server: str
     path: str
     note: str
+    wire: str = "native"
+    """The response format (``_wire_formats.py``); other than native: a client dialect row."""
+
+
+NATIVE = "aichatflow b=1"
+"""The row the client dialects are compared with (same server process)."""
 
 
 STACKS = [
     Stack(RAW, "raw", "/api/chat?coalesce=1", "raw ASGI, one send per event"),
     Stack(GO, "go", "/api/chat", "Go design: goroutine, channel, Fprintf + Flush per event"),
     Stack(FSSE, "fsse", "/api/chat", "FastAPI + sse-starlette, json.dumps per event"),
-    Stack("aichatflow b=1", "acf1", "/api/chat", "aichatflow serve, mock burst=1"),
+    Stack(NATIVE, "acf1", "/api/chat", "aichatflow serve, mock burst=1"),
+    Stack(NATIVE + " /v1", "acf1", "/v1/chat/completions", "OpenAI chunks", "openai"),
+    Stack(NATIVE + " /v1/messages", "acf1", "/v1/messages", "Anthropic events", "anthropic"),
+    Stack(NATIVE + " /api/ui/chat", "acf1", "/api/ui/chat", "Vercel UI message stream", "ui"),
     Stack(
         "aichatflow b=1" + GRANIAN,
         "acf1g",
@@ -157,7 +177,36 @@ def load(
         str(rounds),
         "--json",
     ]
+    if stack.wire != "native":
+        body = WIRE[stack.wire].body(str(BENCH_BODY["model"]), events)
+        cmd += ["--format", stack.wire, "--body", body.decode()]
+        cmd += ["--expected-json", json.dumps(mock_answer(events))]
     return run_json(cmd, timeout=180)
+
+
+_ANSWERS: dict[int, dict[str, Any]] = {}
+
+
+def mock_answer(events: int) -> dict[str, Any]:
+    """The mock's text for the benchmark prompt with ``max_tokens`` ``events``, asked once: a
+    dialect's request is a different body for the same question."""
+    if events not in _ANSWERS:
+        got = expected_from_mock({**BENCH_BODY, "max_tokens": events}, {})
+        _ANSWERS[events] = {"text": got.text, "deltas": got.deltas}
+    return _ANSWERS[events]
+
+
+def missing_routes(servers: dict[str, Server], stacks: list[Stack]) -> list[Stack]:
+    """The dialect rows whose route this server does not have (404 to a probe): skipped with
+    a note, so a tree without one dialect still runs the rest."""
+    gone = []
+    for stack in stacks:
+        if stack.wire != "native" and stack.server in servers:
+            status = route_status(servers[stack.server].port, stack.path)
+            if status == 404:
+                gone.append(stack)
+                NOTES.append(f"{stack.name}: skipped, POST {stack.path} answers 404 here")
+    return gone
 
 
 def summarise(runs: list[dict[str, Any]], stacks: list[Stack]) -> list[dict[str, Any]]:
@@ -232,6 +281,40 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dialect_table(runs: list[dict[str, Any]], stacks: list[Stack]) -> str:
+    """events/s and server CPU per event of each endpoint of the ``b=1`` server, and their
+    ratios to the native endpoint measured in the same repetition ("" without dialect rows)."""
+    names = [NATIVE] + [s.name for s in stacks if s.wire != "native"]
+    ref = {r["rep"]: r for r in runs if r["stack"] == NATIVE}
+    if len(names) < 2 or not ref:
+        return ""
+    lines = [
+        f"| endpoint | events/s | {TIMES} native events/s | server CPU µs/event "
+        f"| {TIMES} native CPU/event | TTFE p50 ms (under load) | server core busy % | ok |",
+        "|---" * 8 + "|",
+    ]
+    for name in names:
+        mine = [r for r in runs if r["stack"] == name and r["rep"] in ref]
+        if not mine:
+            continue
+        speed = [r["events_per_s"] / ref[r["rep"]]["events_per_s"] for r in mine]
+        cpu = [
+            r["server_cpu_us_per_event"] / ref[r["rep"]]["server_cpu_us_per_event"]
+            for r in mine
+            if r["server_cpu_us_per_event"] and ref[r["rep"]]["server_cpu_us_per_event"]
+        ]
+        ok = f"{sum(r['ok_streams'] for r in mine)}/{sum(r['streams'] for r in mine)}"
+        lines.append(
+            f"| {name} | {fmt_range([r['events_per_s'] for r in mine])} "
+            f"| {fmt_range(speed, 2)}{TIMES} "
+            f"| {fmt_range([r['server_cpu_us_per_event'] or 0 for r in mine], 2)} "
+            f"| {fmt_range(cpu, 2)}{TIMES} "
+            f"| {statistics.median(r['ttfe_ms_p50'] for r in mine):,.0f} "
+            f"| {statistics.median(r['core_busy_pct'][SERVER_CPU] for r in mine):.0f} | {ok} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 repetition, 20 streams x 500 events")
@@ -271,6 +354,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         servers = start_servers(tmp, stacks)
         stacks = [s for s in stacks if s.server in servers]  # skipped ones (no Go...) drop out
+        gone = missing_routes(servers, stacks)
+        stacks = [s for s in stacks if s not in gone]
         try:
             rounds: dict[str, int] = {}
             for stack in stacks:  # warm-up: imports, caches, first connections; not recorded
@@ -285,13 +370,16 @@ def main() -> None:
             for rep in range(args.reps):
                 shift = rep % len(stacks)
                 for stack in stacks[shift:] + stacks[:shift]:
-                    busy = 0.0 if args.no_quiet_wait else wait_quiet()
+                    # --quick (the CI smoke) waits at most 3 s: it must end within a minute
+                    # with every stack, and its figures are not kept anyway.
+                    quiet = 3.0 if args.quick else 30.0
+                    busy = 0.0 if args.no_quiet_wait else wait_quiet(timeout=quiet)
                     n = rounds[stack.name]
                     result = load(servers[stack.server], stack, args.streams, args.events, n)
                     result.update(rep=rep, stack=stack.name, background_busy_pct=busy, rounds=n)
                     runs.append(result)
                     print(
-                        f"  rep {rep} {stack.name:22} {result['events_per_s']:>12,.0f} ev/s "
+                        f"  rep {rep} {stack.name:30} {result['events_per_s']:>12,.0f} ev/s "
                         f"server {result['server_cpu_us_per_event'] or 0:.2f} µs/ev "
                         f"ok {result['ok_streams']}/{result['streams']} "
                         f"cores {result['core_busy_pct']} (before: {busy:.0f} %)",
@@ -308,6 +396,13 @@ def main() -> None:
         f"median [min{DASH}max] of {args.reps}\n"
     )
     print(table(rows))
+    dialects = dialect_table(runs, stacks)
+    if dialects:
+        print(
+            f"\n### Client dialects in scenario fast: the same server and tokens, per endpoint; "
+            f"{TIMES} native = per-repetition ratio to `{NATIVE}` (`/api/chat`)\n"
+        )
+        print(dialects)
     repeated = [f"{r['stack']} {r['rounds'][0]}" for r in rows if max(r["rounds"]) > 1]
     if repeated:
         print(

@@ -15,6 +15,11 @@ generator and the single-request client (CPU 1). Stacks:
 * ``aichatflow /v1``: ``[providers.up] kind = "openai-compatible"`` with ``base_url`` the
   upstream, OpenAI chunks out (``/v1/chat/completions``, ``stream: true``);
 * ``aichatflow /api/chat``: the same provider, aichatflow's native SSE out;
+* ``aichatflow /v1/messages`` and ``aichatflow /api/ui/chat``: the same provider, Anthropic's
+  named events and the Vercel UI message stream out (the client dialects; ``_wire_formats.py``
+  counts each format's text deltas); a route the server does not have (404) is skipped with a
+  note. The throughput table sets each endpoint's server CPU per event against
+  ``/api/chat``'s in the same repetition;
 * ``litellm``: LiteLLM's proxy (its own venv, ``scripts/peers/litellm.sh``), ``openai/<model>``
   with ``api_base`` the upstream; skipped with a note when not installed.
 
@@ -38,7 +43,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import orjson
 from _common import (
     CLIENT_CPU,
     DASH,
@@ -54,8 +58,9 @@ from _common import (
     save,
     wait_quiet,
 )
-from _single import Target, measure, summary
+from _single import Target, measure, route_status, summary
 from _stacks import PY, aichatflow_server, litellm_server
+from _wire_formats import WIRE
 from fake_openai_upstream import WORDS
 
 MODEL = "bench-model"
@@ -76,55 +81,56 @@ def expected(events: int) -> dict[str, Any]:
     return {"text": "".join(WORDS[i % len(WORDS)] for i in range(events)), "deltas": events}
 
 
-def openai_body(model: str, events: int) -> bytes:
-    return orjson.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": "hi"}],
-            "stream": True,
-            "max_tokens": events,
-        }
-    )
-
-
-def native_body(events: int) -> bytes:
-    return orjson.dumps(
-        {
-            "model": f"up/{MODEL}",
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": events,
-        }
-    )
+NATIVE = "aichatflow /api/chat"
+DIALECTS = (
+    ("aichatflow /v1/messages", "/v1/messages", "anthropic"),
+    ("aichatflow /api/ui/chat", "/api/ui/chat", "ui"),
+)
+"""The client dialect rows: (name, path, wire format), beside ``/v1`` and the native endpoint."""
 
 
 def targets(
-    up: Server, acf: Server, litellm: Server | None, key: str, events: int, mode: str = "burst"
+    up: Server,
+    acf: Server,
+    litellm: Server | None,
+    key: str,
+    events: int,
+    mode: str = "burst",
+    notes: list[str] | None = None,
 ) -> list[Target]:
+    """Every stack's requests; a dialect whose route ``acf`` lacks is left out (with a note)."""
+    openai, model = WIRE["openai"], f"up/{MODEL}"
     out = [
         Target(
             "upstream direct",
             up.port,
             f"/{mode}/v1/chat/completions",
-            openai_body(MODEL, events),
-            openai=True,
+            openai.body(MODEL, events),
+            wire="openai",
         ),
         Target(
             "aichatflow /v1",
             acf.port,
             "/v1/chat/completions",
-            openai_body(f"up/{MODEL}", events),
-            openai=True,
+            openai.body(model, events),
+            wire="openai",
         ),
-        Target("aichatflow /api/chat", acf.port, "/api/chat", native_body(events)),
+        Target(NATIVE, acf.port, "/api/chat", WIRE["native"].body(model, events)),
     ]
+    for name, path, wire in DIALECTS:
+        if route_status(acf.port, path) == 404:
+            if notes is not None:
+                notes.append(f"{name}: skipped, POST {path} answers 404 here")
+            continue
+        out.append(Target(name, acf.port, path, WIRE[wire].body(model, events), wire=wire))
     if litellm is not None:
         out.append(
             Target(
                 "litellm",
                 litellm.port,
                 "/v1/chat/completions",
-                openai_body(MODEL, events),
-                openai=True,
+                openai.body(MODEL, events),
+                wire="openai",
                 headers=(f"Authorization: Bearer {key}",),
             )
         )
@@ -135,7 +141,7 @@ def load(
     target: Target, server: Server, streams: int, events: int, timeout: float
 ) -> dict[str, Any]:
     body = json.loads(target.body)
-    body["max_tokens"] = events
+    body["max_tokens"] = events  # every format's body has it (useChat's through its body option)
     cmd = [
         PY,
         str(HERE / "loadgen.py"),
@@ -156,7 +162,7 @@ def load(
         "--timeout",
         str(timeout),
         "--format",
-        "openai" if target.openai else "native",
+        target.wire,
         "--json",
     ]
     for header in target.headers:
@@ -219,13 +225,9 @@ def main() -> None:
                 if litellm is not None:
                     print("  starting LiteLLM (about 10 s)...", file=sys.stderr)
                     servers.append(litellm.start(timeout=120))
-            by_name = {
-                "upstream direct": up,
-                "aichatflow /v1": acf,
-                "aichatflow /api/chat": acf,
-                "litellm": litellm,
-            }
-            tgts = targets(up, acf, litellm, key, 16, args.upstream)
+            tgts = targets(up, acf, litellm, key, 16, args.upstream, notes)
+            by_name: dict[str, Server | None] = {t.name: acf for t in tgts}
+            by_name.update({"upstream direct": up, "litellm": litellm})
             # Throughput plan: (label, target, streams, events)
             plan: list[tuple[str, Target, int, int]] = []
             for t in tgts:
@@ -284,6 +286,7 @@ def main() -> None:
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names = list(dict.fromkeys(r["stack"] for r in runs))
     by = {(r["stack"], r["rep"]): r["events_per_s"] for r in runs}
+    native_cpu = {r["rep"]: r["server_cpu_us_per_event"] for r in runs if r["stack"] == NATIVE}
     rows = []
     for name in names:
         mine = [r for r in runs if r["stack"] == name]
@@ -306,6 +309,14 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ttfe_ms_p50_under_load": [r["ttfe_ms_p50"] for r in mine],
                 "loadgen_cpu_pct": [r["loadgen_cpu_pct"] for r in mine],
                 "ratio_vs_litellm": vs_litellm,
+                "cpu_vs_native": [
+                    r["server_cpu_us_per_event"] / native_cpu[r["rep"]]
+                    for r in mine
+                    if not small
+                    and "direct" not in name
+                    and r["server_cpu_us_per_event"]
+                    and native_cpu.get(r["rep"])
+                ],
                 "ok": f"{sum(r['ok_streams'] for r in mine)}/{sum(r['streams'] for r in mine)}",
                 "failures": sorted({f for r in mine for f in r["failures"]}),
             }
@@ -325,9 +336,9 @@ def report(
         f"{f', {args.gap_ms:g} ms between events' if args.upstream == 'paced' else ''}): "
         f"throughput, median [min{DASH}max] of {args.reps}\n",
         f"| stack | streams {TIMES} events | events/s | {TIMES} litellm (same load) "
-        "| server CPU µs/event "
+        f"| server CPU µs/event | CPU/event {TIMES} /api/chat "
         "| server CPU % | loadgen CPU % | ok streams |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         vs = fmt_range(r["ratio_vs_litellm"], 1) + TIMES if r["ratio_vs_litellm"] else "—"
@@ -337,6 +348,7 @@ def report(
         )
         out.append(
             f"| {r['stack']} | {r['load']} | {fmt_range(r['events_per_s'])} | {vs} | {cpu} "
+            f"| {fmt_range(r['cpu_vs_native'], 2) + TIMES if r['cpu_vs_native'] else '—'} "
             f"| {cpu_pct} | {statistics.median(r['loadgen_cpu_pct']):.0f} | {r['ok']} |"
         )
     if ttft:
