@@ -163,7 +163,8 @@ class UIMessageStreamDialect(ChatEventDialect):
             cls = event.__class__
             if cls is TextDelta:
                 self.content = True
-                self._enter(TextDelta, out)
+                if self._open is not TextDelta:  # inline: most deltas continue the open block
+                    self._enter(TextDelta, out)
                 self._run.append(event.text)  # type: ignore[union-attr]
             elif cls is ReasoningDelta:
                 self.content = True
@@ -176,7 +177,8 @@ class UIMessageStreamDialect(ChatEventDialect):
 
     def _reasoning(self, event: ReasoningDelta, out: list[bytes]) -> None:
         if event.text:
-            self._enter(ReasoningDelta, out)
+            if self._open is not ReasoningDelta:
+                self._enter(ReasoningDelta, out)
             self._run.append(event.text)
         if event.signature and self._open is ReasoningDelta:
             self._close(out)  # a signature ends its reasoning block
