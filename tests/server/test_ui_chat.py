@@ -17,9 +17,9 @@ import pytest
 
 from aichatflow.server import create_app
 from tests.conftest import make_settings
-from tests.dialects.test_vercel_ui import parts
 from tests.support.hostile import HOSTILE
 from tests.support.server import RunningServer, serve
+from tests.support.ui_parts import parts
 from tests.support.upstream import (
     Chunks,
     FakeUpstream,
