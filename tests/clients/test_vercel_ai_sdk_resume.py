@@ -1,5 +1,5 @@
-"""Leaving, stopping and coming back with the Vercel AI SDK (``ai@6`` in Node) on
-``/api/ui/chat``.
+"""Leaving, stopping and coming back with the Vercel AI SDK (``ai@6`` and ``ai@5`` in Node, each
+against a server of its ``[ui] sdk_major``) on ``/api/ui/chat``.
 
 Why these apart: they are about the life of an answer, not the shape of its parts. A reader
 that leaves (``useChat``'s Stop aborts the fetch) must not leave the upstream generating for
@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.node_ai import chunk_types, run_ui_client, send_ui, text_of, ui_scenario
+from aichatflow.dialects.vercel_ui import SdkMajor
+from tests.support.node_ai import (
+    UIServer,
+    chunk_types,
+    run_ui_client,
+    send_ui,
+    start_ui,
+    text_of,
+    ui_scenario,
+    with_steps,
+)
 from tests.support.server import RunningServer
 from tests.support.upstream import (
     Chunks,
@@ -33,11 +43,11 @@ StartServer = Callable[..., RunningServer]
 
 
 def test_abort_mid_stream_cancels_the_upstream(
-    start_server: StartServer, fake: FakeUpstream
+    start_server: StartServer, fake: FakeUpstream, sdk_major: SdkMajor
 ) -> None:
     """Without a journal an answer lives only as long as its connection: once the reader
     aborts, the upstream call goes too."""
-    server = start_server(providers={"up": fake.openai_provider("m")})
+    server = start_ui(start_server, sdk_major, providers={"up": fake.openai_provider("m")})
     c = Chunks()
     slow = [[sleep(0.1), event(c.content(f"w{i} "))] for i in range(3)]
     fake.queue(Script([headers(200), event(c.role()), *slow, stall()]))
@@ -54,10 +64,14 @@ TOKENS = [f"t{i} " for i in range(10)]
 
 
 @pytest.fixture
-def resumable(start_server: StartServer, fake: FakeUpstream, tmp_path: Path) -> RunningServer:
+def resumable(
+    start_server: StartServer, fake: FakeUpstream, tmp_path: Path, sdk_major: SdkMajor
+) -> UIServer:
     """A server whose answers outlive their connection and can be found by chat id: a journal
     (the run) and a conversation store (the chat id's answer in progress)."""
-    return start_server(
+    return start_ui(
+        start_server,
+        sdk_major,
         providers={"up": fake.openai_provider("m")},
         journal={"backend": "memory"},
         store={"url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"},
@@ -65,9 +79,9 @@ def resumable(start_server: StartServer, fake: FakeUpstream, tmp_path: Path) -> 
 
 
 def test_reconnect_is_null_when_nothing_is_live(
-    start_server: StartServer, resumable: RunningServer, fake: FakeUpstream
+    start_server: StartServer, resumable: UIServer, fake: FakeUpstream
 ) -> None:
-    server = start_server(providers={"up": fake.openai_provider("m")})
+    server = start_ui(start_server, resumable.major, providers={"up": fake.openai_provider("m")})
     assert run_ui_client(ui_scenario(server, "reconnect")) == {"reconnect": None}  # no journal
     assert run_ui_client(ui_scenario(resumable, "reconnect")) == {"reconnect": None}  # unknown
     fake.queue(Script(openai_stream(TOKENS)))
@@ -76,7 +90,7 @@ def test_reconnect_is_null_when_nothing_is_live(
 
 
 def test_reconnect_mid_answer_replays_the_whole_answer(
-    resumable: RunningServer, fake: FakeUpstream
+    resumable: UIServer, fake: FakeUpstream
 ) -> None:
     """What ``useChat({resume: true})`` does after a reload: the first reader leaves after three
     deltas, the answer goes on, and ``reconnectToStream`` gets it from its first part."""
@@ -90,6 +104,6 @@ def test_reconnect_mid_answer_replays_the_whole_answer(
     assert again["errors"] == [] and again["unknownFields"] == []
     assert text_of(again) == "".join(TOKENS)
     assert again["message"]["id"] == first["message"]["id"]  # the same answer, replayed
-    assert chunk_types(again)[:2] == ["start", "start-step"]
-    assert chunk_types(again)[-2:] == ["finish-step", "finish"]
+    text = ["text-start", "text-delta", "text-end"]
+    assert chunk_types(again) == with_steps(resumable.major, ["start", *text, "finish"])
     assert fake.attempts == 1  # one upstream call served both readers
