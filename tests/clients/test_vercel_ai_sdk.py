@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from tests.support.hostile import HOSTILE
 from aichatflow.dialects.vercel_ui import SdkMajor
+from tests.support.hostile import HOSTILE
 from tests.support.node_ai import (
     UIServer,
     chunk_types,
@@ -116,7 +116,8 @@ def test_a_tool_call_arrives_with_its_input_parsed(server: UIServer, fake: FakeU
     assert call["type"] == "tool-weather" and call["toolCallId"] == "call_1"
     assert call["state"] == "input-available"
     assert call["input"] == {"city": "Paris", "days": 2}
-    assert reading["chunks"][-1].get("finishReason") == ("tool-calls" if server.major >= 6 else None)
+    reason = "tool-calls" if server.major >= 6 else None
+    assert reading["chunks"][-1].get("finishReason") == reason
 
 
 @pytest.mark.parametrize("sdk_major", [6], ids=["ai6"])

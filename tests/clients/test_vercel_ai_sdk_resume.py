@@ -10,9 +10,12 @@ from one upstream call, or ``null`` when nothing is being written.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aichatflow.dialects.vercel_ui import SdkMajor
@@ -107,3 +110,25 @@ def test_reconnect_mid_answer_replays_the_whole_answer(
     text = ["text-start", "text-delta", "text-end"]
     assert chunk_types(again) == with_steps(resumable.major, ["start", *text, "finish"])
     assert fake.attempts == 1  # one upstream call served both readers
+
+
+def test_a_stop_ends_the_stream_with_an_abort_part_the_sdk_accepts(
+    resumable: UIServer, fake: FakeUpstream
+) -> None:
+    """``POST /api/ui/chat/{id}/stop`` while the SDK reads: the stream it reads ends with
+    ``abort`` (ai@6 with ``reason``, ai@5 bare), which it takes as the end, not an error."""
+    c = Chunks()
+    deltas = [[sleep(0.1), event(c.content(t))] for t in TOKENS]
+    fake.queue(Script([headers(200), event(c.role()), *deltas, stall()]))
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run_ui_client, ui_scenario(resumable, "send"))
+        fake.wait_requests(1)
+        time.sleep(0.35)  # a few deltas on their way
+        stop = httpx.post(resumable.url + "/api/ui/chat/chat-1/stop", timeout=10)
+        reading = running.result(timeout=70)["send"]
+    assert stop.json() == {"id": "chat-1", "stopped": True}
+    assert reading["errors"] == [] and reading["unknownFields"] == []
+    reason = {"reason": "cancelled"} if resumable.major >= 6 else {}
+    assert reading["chunks"][-1] == {"type": "abort", **reason}
+    assert "finish" not in chunk_types(reading)
+    assert "".join(TOKENS).startswith(text_of(reading)) and text_of(reading)
