@@ -1,15 +1,17 @@
-"""The Vercel AI SDK (``ai@6`` in Node) as a real client of ``POST /api/ui/chat``.
+"""The Vercel AI SDK (``ai@6`` and ``ai@5`` in Node) as a real client of ``POST /api/ui/chat``.
 
 Why the real SDK: ``useChat`` reads the stream with ``DefaultChatTransport``, which validates
 every part against the SDK's schema (an unknown type, a missing or mistyped field fails the whole
 stream), and builds the message with ``readUIMessageStream``. If that client rejects a part, or
 shows a different message than the model wrote, the endpoint is broken for every such front
-end, whatever our own tests of the frames say. ai@6's schemas let unknown fields through, so
-the client also reports any field the schema does not name (``tests/clients/node``), and every
-reading here must have none. ``tests/support/node_ai.py`` runs the client; every test talks to
-a real uvicorn on 127.0.0.1 with the fake OpenAI-compatible upstream behind it (real bytes:
-reasoning, tool calls, an upstream that refuses or breaks off, hostile text). Leaving and
-resuming are in ``test_vercel_ai_sdk_resume.py``.
+end, whatever our own tests of the frames say. The schemas of ai 6.0.x and 5.0.x let unknown
+fields through, so the client also reports any field the schema does not name
+(``tests/clients/node``), and every reading here must have none. Each test runs once per major
+(``sdk_major``, tests/clients/conftest.py): a server with ``[ui] sdk_major = N`` read by ai@N.
+``tests/support/node_ai.py`` runs the client; every test talks to a real uvicorn on 127.0.0.1
+with the fake OpenAI-compatible upstream behind it (real bytes: reasoning, tool calls, an
+upstream that refuses or breaks off, hostile text). Leaving and resuming are in
+``test_vercel_ai_sdk_resume.py``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,19 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
+from aichatflow.dialects.vercel_ui import SdkMajor
 from tests.support.hostile import HOSTILE
-from tests.support.node_ai import chunk_types, run_ui_client, send_ui, text_of, ui_scenario
+from tests.support.node_ai import (
+    UIServer,
+    chunk_types,
+    run_ui_client,
+    send_ui,
+    start_ui,
+    step_parts,
+    text_of,
+    ui_scenario,
+    with_steps,
+)
 from tests.support.server import RunningServer, serve
 from tests.support.upstream import (
     Chunks,
@@ -40,56 +53,33 @@ StartServer = Callable[..., RunningServer]
 
 
 @pytest.fixture
-def server(start_server: StartServer, fake: FakeUpstream) -> RunningServer:
-    """The fake upstream as provider ``up``, no journal, no store."""
-    return start_server(providers={"up": fake.openai_provider("m")})
+def server(start_server: StartServer, fake: FakeUpstream, sdk_major: SdkMajor) -> UIServer:
+    """The fake upstream as provider ``up``, no journal, no store, ``[ui] sdk_major``."""
+    return start_ui(start_server, sdk_major, providers={"up": fake.openai_provider("m")})
 
 
-def test_text_passes_the_sdk_schema_with_both_step_parts(
-    server: RunningServer, fake: FakeUpstream
-) -> None:
+def test_text_passes_the_sdk_schema(server: UIServer, fake: FakeUpstream) -> None:
+    """ai@6 gets the step parts and ``finishReason``; ai@5 a bare ``finish``."""
     fake.queue(Script(openai_stream(["Hel", "lo ", "there"], usage=(12, 3))))
     reading = send_ui(server)
     assert reading["errors"] == []
-    assert chunk_types(reading) == [
-        "start",
-        "start-step",
-        "text-start",
-        "text-delta",
-        "text-end",
-        "finish-step",
-        "finish",
-    ]
+    text = ["text-start", "text-delta", "text-end"]
+    assert chunk_types(reading) == with_steps(server.major, ["start", *text, "finish"])
     message = reading["message"]
     assert message["role"] == "assistant"
     assert message["id"] == reading["chunks"][0]["messageId"] and message["id"]
     assert message["parts"] == [
-        {"type": "step-start"},
+        *step_parts(server.major),
         {"type": "text", "text": "Hello there", "state": "done"},
     ]
     finish = reading["chunks"][-1]
-    assert finish["finishReason"] == "stop"
+    reason = {"finishReason": "stop"} if server.major >= 6 else {}
+    assert finish == {"type": "finish", **reason, "messageMetadata": message["metadata"]}
     assert finish["messageMetadata"]["usage"]["inputTokens"] == 12
-    assert message["metadata"] == finish["messageMetadata"]
     assert fake.requests[-1].json["messages"] == [{"role": "user", "content": "hi"}]
 
 
-def test_ai_sdk_5_streams_have_no_step_parts_and_still_pass(
-    start_server: StartServer, fake: FakeUpstream
-) -> None:
-    server = start_server(providers={"up": fake.openai_provider("m")}, ui={"sdk_major": 5})
-    fake.queue(Script(openai_stream(["five"])))
-    reading = send_ui(server)
-    assert reading["errors"] == []
-    assert chunk_types(reading) == ["start", "text-start", "text-delta", "text-end", "finish"]
-    assert reading["chunks"][-1] == {
-        "type": "finish",
-        "messageMetadata": reading["message"]["metadata"],
-    }
-    assert text_of(reading) == "five"
-
-
-def test_reasoning_then_text(server: RunningServer, fake: FakeUpstream) -> None:
+def test_reasoning_then_text(server: UIServer, fake: FakeUpstream) -> None:
     c = Chunks.deepseek()
     thinking = [event(c.reasoning("Think")), event(c.reasoning("ing."))]
     answer = [event(c.content("Answer.")), event(c.finish()), end_chunked()]
@@ -98,7 +88,7 @@ def test_reasoning_then_text(server: RunningServer, fake: FakeUpstream) -> None:
     assert reading["errors"] == []
     [block] = [c["id"] for c in reading["chunks"] if c["type"] == "reasoning-start"]
     assert reading["message"]["parts"] == [
-        {"type": "step-start"},
+        *step_parts(server.major),
         {"type": "reasoning", "id": block, "text": "Thinking.", "state": "done"},
         {"type": "text", "text": "Answer.", "state": "done"},
     ]
@@ -113,31 +103,26 @@ def _tool_script(arguments: list[str], reason: str = "tool-calls") -> Script:
     return Script([headers(200), *calls, event(finish), end_chunked()])
 
 
-def test_a_tool_call_arrives_with_its_input_parsed(
-    server: RunningServer, fake: FakeUpstream
-) -> None:
+TOOL_TYPES = ["start", "tool-input-start", "tool-input-delta", "tool-input-available", "finish"]
+
+
+def test_a_tool_call_arrives_with_its_input_parsed(server: UIServer, fake: FakeUpstream) -> None:
     fake.queue(_tool_script(['{"city": "Pa', 'ris", "days"', ": 2}"]))
     reading = send_ui(server)
     assert reading["errors"] == []
-    assert chunk_types(reading) == [
-        "start",
-        "start-step",
-        "tool-input-start",
-        "tool-input-delta",
-        "tool-input-available",
-        "finish-step",
-        "finish",
-    ]
-    [step, call] = reading["message"]["parts"]
-    assert step == {"type": "step-start"}
+    assert chunk_types(reading) == with_steps(server.major, TOOL_TYPES)
+    [*steps, call] = reading["message"]["parts"]
+    assert steps == step_parts(server.major)
     assert call["type"] == "tool-weather" and call["toolCallId"] == "call_1"
     assert call["state"] == "input-available"
     assert call["input"] == {"city": "Paris", "days": 2}
-    assert reading["chunks"][-1]["finishReason"] == "tool-calls"
+    reason = "tool-calls" if server.major >= 6 else None
+    assert reading["chunks"][-1].get("finishReason") == reason
 
 
+@pytest.mark.parametrize("sdk_major", [6], ids=["ai6"])
 def test_a_tool_call_with_broken_json_is_an_input_error(
-    server: RunningServer, fake: FakeUpstream
+    server: UIServer, fake: FakeUpstream
 ) -> None:
     fake.queue(_tool_script(['{"city": "Par']))
     reading = send_ui(server)
@@ -148,8 +133,21 @@ def test_a_tool_call_with_broken_json_is_an_input_error(
     assert call["rawInput"] == '{"city": "Par'  # the model's text, not lost
 
 
+@pytest.mark.parametrize("sdk_major", [5], ids=["ai5"])
+def test_ai5_gets_broken_json_as_the_raw_input(server: UIServer, fake: FakeUpstream) -> None:
+    """ai@5 has no ``tool-input-error`` part in the stream aichatflow writes for it: the call is
+    available with the model's text as its input, for the client's tool to refuse."""
+    fake.queue(_tool_script(['{"city": "Par']))
+    reading = send_ui(server)
+    assert reading["errors"] == []
+    assert chunk_types(reading) == TOOL_TYPES
+    [call] = reading["message"]["parts"]
+    assert call["type"] == "tool-weather" and call["state"] == "input-available"
+    assert call["input"] == '{"city": "Par'  # the model's text, not lost
+
+
 def test_an_upstream_error_mid_stream_is_surfaced_and_the_text_kept(
-    server: RunningServer, fake: FakeUpstream
+    server: UIServer, fake: FakeUpstream
 ) -> None:
     c = Chunks()
     partial = [event(c.role()), event(c.content("Partial ")), event(c.content("answer"))]
@@ -163,7 +161,7 @@ def test_an_upstream_error_mid_stream_is_surfaced_and_the_text_kept(
 
 
 def test_an_upstream_refusal_before_content_is_an_http_error(
-    server: RunningServer, fake: FakeUpstream
+    server: UIServer, fake: FakeUpstream
 ) -> None:
     fake.queue(Script(respond(429, {"error": {"message": "slow down"}}, retry_after="3")))
     result = run_ui_client(ui_scenario(server, "send"))
@@ -213,7 +211,7 @@ SENT_HISTORY: list[Any] = [
 
 @pytest.mark.parametrize("trigger", ["submit-message", "regenerate-message"])
 def test_both_triggers_send_the_chat_the_sdk_holds(
-    server: RunningServer, fake: FakeUpstream, trigger: str
+    server: UIServer, fake: FakeUpstream, trigger: str
 ) -> None:
     """``regenerate()`` cuts the answer to redo off the list and names it in ``messageId``;
     either way the list the SDK sends is the conversation the upstream gets."""
@@ -224,7 +222,7 @@ def test_both_triggers_send_the_chat_the_sdk_holds(
     assert fake.requests[-1].json["messages"] == SENT_HISTORY
 
 
-def test_hostile_model_output_arrives_intact(server: RunningServer, fake: FakeUpstream) -> None:
+def test_hostile_model_output_arrives_intact(server: UIServer, fake: FakeUpstream) -> None:
     fake.queue(Script(openai_stream([HOSTILE[:40], HOSTILE[40:]])))
     reading = send_ui(server)
     assert reading["errors"] == []
@@ -241,11 +239,13 @@ def test_hostile_model_output_arrives_intact(server: RunningServer, fake: FakeUp
     ],
     ids=["unknown-type", "missing-field", "extra-field"],
 )
-def test_the_client_is_strict(bad: bytes, errors: list[str], unknown: list[Any]) -> None:
-    """The harness itself: a part outside the SDK's schema is reported, by the SDK (a type it
-    does not know, a field it requires) or by ``schema_fields.mjs`` (a field the schema does not
-    name, which ai@6's loose objects let through), so the other tests' checks say that every
-    part aichatflow sent passed that schema."""
+def test_the_client_is_strict(
+    bad: bytes, errors: list[str], unknown: list[Any], sdk_major: SdkMajor
+) -> None:
+    """The harness itself, for each major: a part outside the SDK's schema is reported, by the
+    SDK (a type it does not know, a field it requires) or by ``schema_fields.mjs`` (a field the
+    schema does not name, which the loose objects of ai 6.0.x and 5.0.x let through), so the
+    other tests' checks say that every part aichatflow sent passed that schema."""
     body = b'data: {"type":"start"}\n\ndata: ' + bad + b"\n\ndata: [DONE]\n\n"
 
     async def app(scope: Any, receive: Any, send_: Any) -> None:
@@ -254,6 +254,6 @@ def test_the_client_is_strict(bad: bytes, errors: list[str], unknown: list[Any])
         await Response(body, media_type="text/event-stream")(scope, receive, send_)
 
     with serve(app) as running:
-        reading = run_ui_client(ui_scenario(running, "send"))["send"]
+        reading = run_ui_client(ui_scenario(UIServer(running, sdk_major), "send"))["send"]
     assert [e["name"] for e in reading["errors"]] == errors
     assert [[u["type"], u["fields"]] for u in reading["unknownFields"]] == unknown

@@ -1,33 +1,41 @@
 // The fields each UI message chunk type may carry, read from the installed `ai` package's own
-// `uiMessageChunkSchema`, for tests/clients/node/ui_client.mjs.
+// `uiMessageChunkSchema` (the one sdk.mjs chose), for tests/clients/node/ui_client.mjs.
 //
-// Why: in ai 6.0.x that schema is a union of Zod *loose* objects, so the SDK accepts a part with
-// a field it does not know and passes the field on unseen (a stricter SDK version, or a
-// stricter reader, would fail the stream). The union of literal types and the required fields
-// the SDK checks itself; this module adds the one check it leaves out: no field outside the
-// schema. The schema is not reachable at runtime (the Zod objects sit behind a closure, and its
-// JSON Schema cannot be built: `data-*` is a custom type), so the field lists are read from the
-// schema's source in the package's dist file. Should that text ever change shape, loading
-// throws rather than letting every field through.
+// Why: in ai 6.0.x and 5.0.x (5.0.277 checked) that schema is a union of Zod *loose* objects, so
+// the SDK accepts a part with a field it does not know and passes the field on unseen (a
+// stricter SDK version, or a stricter reader, would fail the stream). The union of literal types
+// and the required fields the SDK checks itself; this module adds the one check it leaves out:
+// no field outside the schema. The schema is not reachable at runtime (the Zod objects sit
+// behind a closure, and its JSON Schema cannot be built: `data-*` is a custom type), so the field
+// lists are read from the schema's source in the package's dist file. Should that text ever
+// change shape, loading throws rather than letting every field through.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { aiDist } from './sdk.mjs';
 
-const MIN_TYPES = 20; // ai 6.0.325 has 25 chunk types (data-* counted once)
+const MIN_TYPES = 20; // ai 6.0.325 has 25 chunk types, ai 5.0.277 has 23 (data-* counted once)
 
+// ai@6 wraps the schema in lazySchema(...), ai 5.0.x in lazyValidator(...).
 function schemaSource() {
-  const require = createRequire(import.meta.url);
-  const dist = require.resolve('ai').replace(/index\.js$/, 'index.mjs');
-  const text = readFileSync(dist, 'utf8');
-  const start = text.indexOf('var uiMessageChunkSchema = lazySchema(');
+  const text = readFileSync(aiDist, 'utf8');
+  const start = text.search(/var uiMessageChunkSchema = lazy(Schema|Validator)\(/);
   const end = text.indexOf('\n);\n', start);
-  if (start < 0 || end < 0) throw new Error(`uiMessageChunkSchema not found in ${dist}`);
+  if (start < 0 || end < 0) throw new Error(`uiMessageChunkSchema not found in ${aiDist}`);
   return text.slice(start, end);
 }
 
+// "loose" (unknown fields pass) or "strict" (the SDK itself rejects them), as the source says;
+// a mix, or neither, is a shape this reader does not know.
+function objectKind(source) {
+  const loose = source.includes('looseObject({');
+  const strict = source.includes('strictObject({');
+  if (loose === strict) throw new Error('uiMessageChunkSchema is neither loose nor strict objects');
+  return loose ? 'loose' : 'strict';
+}
+
 // Map: chunk type ("data-*" for every data part) -> Set of field names.
-function readFields() {
+function readFields(source, kind) {
   const fields = new Map();
-  for (const member of schemaSource().split('looseObject({').slice(1)) {
+  for (const member of source.split(`${kind}Object({`).slice(1)) {
     const body = member.slice(0, member.indexOf('\n      })'));
     const literal = body.match(/^\s*type: z\d*\.literal\("([a-z-]+)"\)/);
     const custom = /^\s*type: z\d*\.custom\(/.test(body) && body.includes('"data-"');
@@ -40,7 +48,11 @@ function readFields() {
   return fields;
 }
 
-const FIELDS = readFields();
+const SOURCE = schemaSource();
+
+export const schemaKind = objectKind(SOURCE);
+
+const FIELDS = readFields(SOURCE, schemaKind);
 
 // The names in `chunk` that its type's schema does not list (empty when it conforms).
 export function unknownFields(chunk) {

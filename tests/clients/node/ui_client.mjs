@@ -1,14 +1,15 @@
-// The Vercel AI SDK (ai@6) as a strict client of aichatflow's UI message stream, for
-// tests/clients/test_vercel_ai_sdk.py.
+// The Vercel AI SDK (ai@6 or ai@5, see sdk.mjs) as a strict client of aichatflow's UI message
+// stream, for tests/clients/test_vercel_ai_sdk*.py.
 //
 // Why the SDK's own code and not a parser of ours: DefaultChatTransport reads the response with
 // parseJsonEventStream + uiMessageChunkSchema (an unknown part type, a missing or mistyped
 // field fails the stream) and readUIMessageStream builds the UIMessage a useChat page
 // would show. Whatever passes here is what a real front end accepts.
 //
-// Usage: node ui_client.mjs < scenario.json (or the JSON as the first argument); prints one JSON
-// object on stdout. Scenario:
+// Usage: [AICHATFLOW_AI_SDK_DIR=../node-ai5] node ui_client.mjs < scenario.json (or the JSON as
+// the first argument); prints one JSON object on stdout. Scenario:
 //   {"op": "send" | "reconnect" | "send-then-reconnect",
+//    "sdkMajor": 5 | 6,  // optional: the major the caller meant to run (a mismatch is an error)
 //    "api": "http://127.0.0.1:PORT/api/ui/chat", "chatId": "c1",
 //    "messages": [UIMessage...], "trigger": "submit-message" | "regenerate-message",
 //    "messageId": "...", "body": {...extra body}, "headers": {...},
@@ -20,11 +21,13 @@
 //   {"chunks": [validated chunk...], "message": UIMessage | null, "errors": [{name, message}],
 //    "unknownFields": [{type, fields}], "aborted": bool}
 // `errors` holds what the SDK reported (a failed validation, an `error` part, an abort);
-// `unknownFields` the fields of a part that its schema does not name, which ai@6's loose schemas
-// let through unchecked (schema_fields.mjs).
+// `unknownFields` the fields of a part that its schema does not name, which the loose schemas of
+// ai 6.0.x and 5.0.x let through unchecked (schema_fields.mjs).
 // A thrown error outside a stream (an HTTP error status) is {"thrown": {name, message}}.
-import { DefaultChatTransport, readUIMessageStream } from 'ai';
 import { unknownFields } from './schema_fields.mjs';
+import { ai, aiMajor, aiVersion, sdkDir } from './sdk.mjs';
+
+const { DefaultChatTransport, readUIMessageStream } = ai;
 
 async function readStdin() {
   let text = '';
@@ -33,6 +36,10 @@ async function readStdin() {
 }
 
 const scenario = JSON.parse(process.argv[2] ?? (await readStdin()));
+if (scenario.sdkMajor !== undefined && scenario.sdkMajor !== aiMajor) {
+  // A test of the ai@5 stream read by ai@6 (or the reverse) would prove nothing.
+  throw new Error(`asked for ai@${scenario.sdkMajor}, ${sdkDir} has ai ${aiVersion}`);
+}
 
 function errorInfo(error) {
   return { name: error?.name ?? typeof error, message: String(error?.message ?? error) };
