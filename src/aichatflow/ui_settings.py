@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 class UiSettings(BaseModel):
     """Which AI SDK major the UI message stream targets. The client rejects a part it does not
-    know (some versions a field too), and ai@6 added some (``start-step``/``finish-step`` as
-    sent here, ``finishReason``, ``tool-input-error``, ``abort``'s ``reason``): for 5 none of
-    them is sent."""
+    know (some versions a field too), and ai@6 added some (``finishReason``,
+    ``tool-input-error``, ``abort``'s ``reason``): for 5 none of them is sent. The step parts
+    are sent for both: every ai@5 knows them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sdk_major: Literal[5, 6] = 6

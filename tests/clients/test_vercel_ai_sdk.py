@@ -26,12 +26,12 @@ from starlette.responses import Response
 from aichatflow.dialects.vercel_ui import SdkMajor
 from tests.support.hostile import HOSTILE
 from tests.support.node_ai import (
+    STEP_PARTS,
     UIServer,
     chunk_types,
     run_ui_client,
     send_ui,
     start_ui,
-    step_parts,
     text_of,
     ui_scenario,
     with_steps,
@@ -64,12 +64,12 @@ def test_text_passes_the_sdk_schema(server: UIServer, fake: FakeUpstream) -> Non
     reading = send_ui(server)
     assert reading["errors"] == []
     text = ["text-start", "text-delta", "text-end"]
-    assert chunk_types(reading) == with_steps(server.major, ["start", *text, "finish"])
+    assert chunk_types(reading) == with_steps(["start", *text, "finish"])
     message = reading["message"]
     assert message["role"] == "assistant"
     assert message["id"] == reading["chunks"][0]["messageId"] and message["id"]
     assert message["parts"] == [
-        *step_parts(server.major),
+        *STEP_PARTS,
         {"type": "text", "text": "Hello there", "state": "done"},
     ]
     finish = reading["chunks"][-1]
@@ -88,7 +88,7 @@ def test_reasoning_then_text(server: UIServer, fake: FakeUpstream) -> None:
     assert reading["errors"] == []
     [block] = [c["id"] for c in reading["chunks"] if c["type"] == "reasoning-start"]
     assert reading["message"]["parts"] == [
-        *step_parts(server.major),
+        *STEP_PARTS,
         {"type": "reasoning", "id": block, "text": "Thinking.", "state": "done"},
         {"type": "text", "text": "Answer.", "state": "done"},
     ]
@@ -110,9 +110,9 @@ def test_a_tool_call_arrives_with_its_input_parsed(server: UIServer, fake: FakeU
     fake.queue(_tool_script(['{"city": "Pa', 'ris", "days"', ": 2}"]))
     reading = send_ui(server)
     assert reading["errors"] == []
-    assert chunk_types(reading) == with_steps(server.major, TOOL_TYPES)
+    assert chunk_types(reading) == with_steps(TOOL_TYPES)
     [*steps, call] = reading["message"]["parts"]
-    assert steps == step_parts(server.major)
+    assert steps == STEP_PARTS
     assert call["type"] == "tool-weather" and call["toolCallId"] == "call_1"
     assert call["state"] == "input-available"
     assert call["input"] == {"city": "Paris", "days": 2}
@@ -140,8 +140,9 @@ def test_ai5_gets_broken_json_as_the_raw_input(server: UIServer, fake: FakeUpstr
     fake.queue(_tool_script(['{"city": "Par']))
     reading = send_ui(server)
     assert reading["errors"] == []
-    assert chunk_types(reading) == TOOL_TYPES
-    [call] = reading["message"]["parts"]
+    assert chunk_types(reading) == with_steps(TOOL_TYPES)
+    [step, call] = reading["message"]["parts"]
+    assert step == {"type": "step-start"}
     assert call["type"] == "tool-weather" and call["state"] == "input-available"
     assert call["input"] == '{"city": "Par'  # the model's text, not lost
 

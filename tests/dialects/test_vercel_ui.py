@@ -41,8 +41,8 @@ def test_text_and_reasoning_blocks_in_order(major: int) -> None:
     )
     got = parts(body, major)
     kinds = [p["type"] for p in got]
-    steps = ["start-step"] if major == 6 else []
-    end = ["finish-step"] if major == 6 else []
+    steps = ["start-step"]  # every ai@5 knows the step parts too
+    end = ["finish-step"]
     assert kinds == [
         "start",
         *steps,
@@ -173,7 +173,9 @@ def test_content_flag_and_message_id_default() -> None:
     dialect = UIMessageStreamDialect("sid", "m/x", sdk_major=5)
     first = dialect.render([StreamStart(model="p/m")])
     assert not dialect.content and dialect.answered_by == "p/m"
-    assert orjson.loads(first[len(b"data: ") :]) == {"type": "start", "messageId": "msg_sid"}
+    start, step = first.split(b"\n\n")[:2]
+    assert orjson.loads(start[len(b"data: ") :]) == {"type": "start", "messageId": "msg_sid"}
+    assert step == b'data: {"type":"start-step"}'
     dialect.render([TextDelta("a")])
     assert dialect.content
     dialect.render([UsageUpdate(Usage(output_tokens=1))])

@@ -129,18 +129,15 @@ def text_of(reading: Reading) -> str:
     return "".join(p["text"] for p in parts if p["type"] == "text")
 
 
-def with_steps(major: SdkMajor, types: list[str]) -> list[str]:
-    """``types`` as ``major`` sends them: for 6, ``start-step`` after ``start`` and
-    ``finish-step`` before ``finish`` (one step per answer); for 5, unchanged."""
-    if major < 6:
-        return types
+def with_steps(types: list[str]) -> list[str]:
+    """``types`` as the server sends them (either major): ``start-step`` after ``start`` and
+    ``finish-step`` before ``finish`` (one step per answer)."""
     out = [t for kind in types for t in (["finish-step", kind] if kind == "finish" else [kind])]
     return [t for kind in out for t in ([kind, "start-step"] if kind == "start" else [kind])]
 
 
-def step_parts(major: SdkMajor) -> list[dict[str, str]]:
-    """The ``step-start`` part an answer's message begins with when ``major`` sends steps."""
-    return [{"type": "step-start"}] if major >= 6 else []
+STEP_PARTS = [{"type": "step-start"}]
+"""The ``step-start`` part an answer's message begins with (the SDK's record of ``start-step``)."""
 
 
 def chunk_types(reading: Reading) -> list[str]:
@@ -157,6 +154,7 @@ __all__ = [
     "CLIENT_DIR",
     "SDK_DIRS",
     "SDK_MAJORS",
+    "STEP_PARTS",
     "USER",
     "Reading",
     "UIServer",
@@ -165,7 +163,6 @@ __all__ = [
     "run_ui_client",
     "send_ui",
     "start_ui",
-    "step_parts",
     "text_of",
     "ui_scenario",
     "with_steps",

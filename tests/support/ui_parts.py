@@ -23,17 +23,18 @@ COMMON = {
         {"type", "toolCallId", "toolName", "input"},
         {"providerExecuted", "providerMetadata", "dynamic"},
     ),
+    "start-step": ({"type"}, set()),
+    "finish-step": ({"type"}, set()),
     "error": ({"type", "errorText"}, set()),
     "finish": ({"type"}, {"messageMetadata"}),
     "abort": ({"type"}, set()),
 }
-"""ai@5's parts and fields, as far as aichatflow uses them (``ui-message-chunks.ts``)."""
+"""ai@5.0.0's parts and fields (strict objects), as far as aichatflow uses them
+(``ui-message-chunks.ts``); ai@6 adds ``tool-input-error``, ``finishReason`` and ``reason``."""
 SCHEMAS: dict[int, dict[str, tuple[set[str], set[str]]]] = {
     5: COMMON,
     6: {
         **COMMON,
-        "start-step": ({"type"}, set()),
-        "finish-step": ({"type"}, set()),
         "tool-input-error": (
             {"type", "toolCallId", "toolName", "input", "errorText"},
             {"providerExecuted", "providerMetadata", "dynamic", "title"},

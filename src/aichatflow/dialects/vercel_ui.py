@@ -9,7 +9,8 @@ schema allows, and the major the front end runs (``[ui] sdk_major``) decides whi
 fields exist at all. What each ``ChatEvent`` becomes:
 
 * the first batch opens the message: ``start`` (its ``messageId``: the stored answer's id when
-  the turn is stored, else one made from the stream id), then, for ai@6, ``start-step``;
+  the turn is stored, else one made from the stream id), then ``start-step`` (one step: an
+  answer is one model call here);
 * text is a ``text-start``/``text-delta``.../``text-end`` block, reasoning a ``reasoning-*``
   block; a run of deltas in one batch is one delta, and a block closes when another kind of
   output starts (or the stream ends). A reasoning signature ends its block; an encrypted
@@ -21,10 +22,11 @@ fields exist at all. What each ``ChatEvent`` becomes:
   text as ``input``: the client's ``input`` is any JSON value, so nothing is lost;
 * usage is kept and sent once, in ``finish``'s ``messageMetadata`` (``{"usage": {...}}``, the
   AI SDK's own names): the stream has no part of its own for it;
-* the end is, for ai@6, ``finish-step`` and ``finish`` with ``finishReason``; for ai@5 a bare
-  ``finish`` (ai@5's ``finish`` has no ``finishReason``). A stopped run (``cancelled``) ends with
-  ``abort`` instead (ai@6 adds ``reason``). An error after the headers is an ``error`` part
-  (``errorText``: the error's message, never reworded) and ``[DONE]``.
+* the end is ``finish-step`` and ``finish``, with ``finishReason`` for ai@6 (the first ai@5
+  releases' ``finish`` has no such field; every ai@5 knows the step parts). A stopped run
+  (``cancelled``) ends with ``abort`` instead (ai@6 adds ``reason``). An error after the
+  headers is an ``error`` part (``errorText``: the error's message, never reworded) and
+  ``[DONE]``.
 
 Tool approval requests (``tool-approval-request``) are never sent: aichatflow runs no tools, it
 streams the model's calls for the client to run, so there is no approval to ask for. Sources,
@@ -122,7 +124,9 @@ class UIMessageStreamDialect(ChatEventDialect):
         self.sdk_major = sdk_major
         self.message_id = f"msg_{stream_id}"
         """The ``messageId`` of ``start``: the stored answer's id once ``begin_turn`` named it."""
-        self._steps = sdk_major >= 6
+        self._ai6 = sdk_major >= 6
+        """Whether ``finishReason``, ``tool-input-error`` and ``abort``'s ``reason`` exist: fields
+        and a part the first ai@5 releases (strict schemas) reject."""
         self._started = False
         self._open: type | None = None  # TextDelta or ReasoningDelta: the open block's kind
         self._blocks = 0  # blocks opened so far: the next block's id
@@ -155,9 +159,7 @@ class UIMessageStreamDialect(ChatEventDialect):
         if not self._started:
             self._started = True
             start = {"type": "start", "messageId": self.message_id}
-            out.append(b"data: " + _dumps(start) + b"\n\n")
-            if self._steps:
-                out.append(START_STEP)
+            out.append(b"data: " + _dumps(start) + b"\n\n" + START_STEP)
         self.content = False
         for event in batch:
             cls = event.__class__
@@ -225,16 +227,15 @@ class UIMessageStreamDialect(ChatEventDialect):
     def _finish(self, reason: FinishReason, out: list[bytes]) -> None:
         for tool in self._tools.values():
             out.append(b"data: " + _dumps(self._tool_input(tool)) + b"\n\n")
-        if self._steps:
-            out.append(FINISH_STEP)
+        out.append(FINISH_STEP)
         if reason == "cancelled":
             abort: dict[str, Any] = {"type": "abort"}
-            if self._steps:
+            if self._ai6:
                 abort["reason"] = "cancelled"
             out.append(b"data: " + _dumps(abort) + b"\n\n")
             return
         finish: dict[str, Any] = {"type": "finish"}
-        if self._steps:
+        if self._ai6:
             finish["finishReason"] = _FINISH_REASONS.get(reason, "other")
         if self.usage is not None:
             finish["messageMetadata"] = {"usage": ui_usage(self.usage)}
@@ -256,7 +257,7 @@ class UIMessageStreamDialect(ChatEventDialect):
             part["input"] = orjson.loads(text)
         except orjson.JSONDecodeError:
             part["input"] = text
-            if self._steps:
+            if self._ai6:
                 part["type"] = "tool-input-error"
                 part["errorText"] = "the tool call's arguments are not valid JSON"
         return part
