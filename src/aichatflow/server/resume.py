@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..chat_stream import ChatStream
+from ..dialects.base import Dialect
 from ..dialects.native import NativeDialect
 from ..errors import OverCapacity, RequestError, UnknownStream
 from ..events import ChatEvent
@@ -26,7 +28,7 @@ from ..journal.backend import RunInfo
 from ..journal.reader import RESUME_EXPIRED, reader_limits
 from ..stream.response import EventStreamResponse
 from .gate import EXCHANGE, Exchange
-from .run_flow import RunFlow
+from .run_flow import MESSAGE_ID, RunFlow
 
 STREAM_ID = re.compile(r"[A-Za-z0-9_-]{16}")
 """What ``new_stream_id`` makes: 16 URL-safe characters."""
@@ -39,11 +41,23 @@ def _flow(request: Request) -> RunFlow:
     return flow
 
 
-def _owner(request: Request) -> str:
+def owner_of(request: Request) -> str:
+    """The caller's key id ("" without keys): the owner of the runs it starts."""
     exchange: Exchange | None = request.scope.get(EXCHANGE)
     if exchange is None:
         return ""
     return exchange.caller.key_id or ""
+
+
+def rejoin(request: Request, dialect: Dialect[Any], info: RunInfo) -> None:
+    """Tell a resumed response's dialect what the run's first response knew: this request's
+    id, and the stored turn the run answers, so its start names the same conversation and
+    message (every dialect with turns: the native ``start`` frame, the UI stream's ``start``)."""
+    exchange: Exchange | None = request.scope.get(EXCHANGE)
+    if exchange is not None:
+        dialect.request_id = exchange.record.request_id
+    if info.conversation_id is not None and MESSAGE_ID in info.extra:
+        dialect.begin_turn(info.conversation_id, info.extra[MESSAGE_ID])
 
 
 def _last_event_id(request: Request, stream_id: str) -> int | None:
@@ -69,7 +83,7 @@ async def _run(request: Request) -> RunInfo:
         info = await _flow(request).journal.info(stream_id)
     except Exception:
         raise JOURNAL_DOWN from None
-    if info is None or info.owner != _owner(request):
+    if info is None or info.owner != owner_of(request):
         raise UnknownStream()
     return info
 
@@ -91,11 +105,7 @@ async def resume_stream(request: Request) -> Response:
     dialect = NativeDialect(
         stream_id, info.model, retry_ms=limits.retry_ms, deployment=info.deployment
     )
-    exchange: Exchange | None = request.scope.get(EXCHANGE)
-    if exchange is not None:
-        dialect.request_id = exchange.record.request_id
-    if info.conversation_id is not None:
-        dialect.start_fields["conversation_id"] = info.conversation_id
+    rejoin(request, dialect, info)
     dialect.journaled = True
     if after is not None:
         dialect.resume(after)
@@ -116,4 +126,4 @@ async def stop_stream(request: Request) -> Response:
     return JSONResponse({"stream_id": info.stream_id, "stopped": stopped})
 
 
-__all__ = ["resume_stream", "stop_stream"]
+__all__ = ["JOURNAL_DOWN", "owner_of", "rejoin", "resume_stream", "stop_stream"]

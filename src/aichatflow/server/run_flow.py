@@ -45,7 +45,8 @@ CACHE_HEADER = b"x-aichatflow-cache"
 SHARED_HEADER = b"x-aichatflow-shared"
 MESSAGE_ID = "message_id"
 """The ``RunInfo.extra`` field naming a stored turn's answer (its message id): a reader that
-comes back to the run later (``server/ui_chat.py``'s resume) names the same message."""
+comes back to the run later (a resume, ``server/resume.py``'s ``rejoin``) names the same
+message."""
 
 
 class Turns(Protocol):
@@ -161,21 +162,19 @@ class RunFlow:
         mode = _turn_mode(response)
         stored = mode is not None and self.turns is not None
         owner = exchange.caller.key_id or ""
-        conversation_id = None
-        dialect_message_id = ""
+        conversation_id = message_id = None
         registry = scope["app"].state.registry
         try:
             if mode is not None and self.turns is not None:
                 turn = await self.turns.begin(owner, chat, stream_id, mode)
                 await aclose_quietly(response.source)
                 response.source = registry.stream(turn.chat)
-                conversation_id = turn.conversation_id
-                dialect_message_id = turn.message_id
-                dialect.begin_turn(conversation_id, dialect_message_id)
+                conversation_id, message_id = turn.conversation_id, turn.message_id
+                dialect.begin_turn(conversation_id, message_id)
             info = _info(response, chat.model, owner)
             info.conversation_id = conversation_id
-            if conversation_id is not None:
-                info.extra[MESSAGE_ID] = dialect_message_id
+            if message_id is not None:
+                info.extra[MESSAGE_ID] = message_id
             record = exchange.record
             exchange.detached = True
             ending = _Ending(scope["app"].gate, record, 2)

@@ -34,10 +34,9 @@ from ..providers.registry import Registry
 from ..stream.limits import StreamLimits
 from ..stream.response import EventStreamResponse, new_stream_id
 from .chat_endpoint import Build
-from .gate import EXCHANGE, Exchange
-from .resume import JOURNAL_DOWN
+from .resume import JOURNAL_DOWN, owner_of, rejoin
 from .routes import without_conversation
-from .run_flow import MESSAGE_ID, RunFlow
+from .run_flow import RunFlow
 from .turns import ui_conversation_id
 
 
@@ -54,11 +53,6 @@ def ui_chat(sdk_major: SdkMajor) -> Build:
     return build
 
 
-def _owner(request: Request) -> tuple[str, Exchange | None]:
-    exchange: Exchange | None = request.scope.get(EXCHANGE)
-    return (exchange.caller.key_id or "" if exchange is not None else ""), exchange
-
-
 async def _live_run(request: Request) -> RunInfo | None:
     """The live run answering the chat in the path, if the caller's key has one."""
     chat_id: str = request.path_params["chat_id"]
@@ -68,7 +62,7 @@ async def _live_run(request: Request) -> RunInfo | None:
     store = request.app.state.store
     if flow is None or store is None:
         return None
-    owner, _ = _owner(request)
+    owner = owner_of(request)
     try:
         stream_id = await store.live_stream(owner, ui_conversation_id(owner, chat_id))
         info = None if stream_id is None else await flow.journal.info(stream_id)
@@ -87,10 +81,7 @@ async def resume_ui_stream(request: Request) -> Response:
     flow: RunFlow = request.app.state.run_flow
     major: SdkMajor = request.app.state.settings.ui.sdk_major
     dialect = UIMessageStreamDialect(info.stream_id, info.model, sdk_major=major)
-    dialect.message_id = info.extra.get(MESSAGE_ID, dialect.message_id)
-    _, exchange = _owner(request)
-    if exchange is not None:
-        dialect.request_id = exchange.record.request_id
+    rejoin(request, dialect, info)
     source = ChatStream(flow.runs.follow(info.stream_id, 0))
     limits = reader_limits(request.app.state.limits)
     return EventStreamResponse(source, dialect=dialect, limits=limits, stream_id=info.stream_id)
