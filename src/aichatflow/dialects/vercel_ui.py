@@ -77,15 +77,11 @@ DONE = b"data: [DONE]\n\n"
 START_STEP = b'data: {"type":"start-step"}\n\n'
 FINISH_STEP = b'data: {"type":"finish-step"}\n\n'
 
-_FINISH_REASONS: dict[FinishReason, str] = {
-    "stop": "stop",
-    "length": "length",
-    "tool-calls": "tool-calls",
-    "content-filter": "content-filter",
-    "error": "error",
-    "other": "other",
-}
-"""aichatflow's finish reasons as ai@6's ``finishReason`` (``cancelled`` is an ``abort``)."""
+_FINISH_REASONS: frozenset[FinishReason] = frozenset(
+    {"stop", "length", "tool-calls", "content-filter", "error", "other"}
+)
+"""aichatflow's finish reasons that ai@6's ``finishReason`` shares by name (``cancelled`` is
+an ``abort``; any reason added later is ``other``)."""
 
 
 def ui_usage(usage: Usage) -> dict[str, int]:
@@ -236,7 +232,7 @@ class UIMessageStreamDialect(ChatEventDialect):
             return
         finish: dict[str, Any] = {"type": "finish"}
         if self._ai6:
-            finish["finishReason"] = _FINISH_REASONS.get(reason, "other")
+            finish["finishReason"] = reason if reason in _FINISH_REASONS else "other"
         if self.usage is not None:
             finish["messageMetadata"] = {"usage": ui_usage(self.usage)}
         out.append(b"data: " + _dumps(finish) + b"\n\n")
