@@ -31,7 +31,6 @@ export class AssistantTurn {
     this.root.append(this.bubble, this.actions);
     container.append(this.root);
     turnOf.set(this.root, this);
-    this.text = "";
     this.reasoning = "";
     this.toolMap = new Map();
     this.usage = null;
@@ -42,6 +41,9 @@ export class AssistantTurn {
   }
 
   get streamId() { return this.root.dataset.streamId || ""; }
+
+  /** The answer's raw text so far (kept once, by its live markdown). */
+  get text() { return this.markdown.text; }
 
   #token() {
     if (this.firstToken == null) this.firstToken = performance.now() - this.started;
@@ -71,7 +73,6 @@ export class AssistantTurn {
     if (this.onTextFrame) this.onTextFrame();
     this.#token();
     this.#endReasoning();
-    this.text += text;
     this.markdown.append(text);
   }
 
