@@ -173,40 +173,43 @@ async def test_t34_fifty_streams_ten_stopped(
     assert "database is locked" not in server_logs.text()
 
 
+SLOW_TURN = {
+    "model": "slow/chat",
+    "messages": [{"role": "user", "content": "go"}],
+    "max_tokens": 15,
+}
+
+
+async def until_first_token(client: httpx.AsyncClient, url: str) -> list[Any]:
+    """The frames of a slow stored turn up to its first token; then the tab closes."""
+    decoder = SSEDecoder()
+    frames: list[Any] = []
+    async with client.stream("POST", url + "/api/chat", json=SLOW_TURN, headers=A) as r:
+        async for chunk in r.aiter_raw():
+            frames += decoder.feed(chunk)
+            if any(f.event == "text" for f in frames):
+                break
+    return frames
+
+
 async def test_a_resume_from_the_start_names_the_same_conversation_and_message(
     server: RunningServer,
 ) -> None:
     """A reload replays the answer from its ``start`` frame, which names the stored turn as the
     first response's did (the page matches the answer to its stored message by that id)."""
-    body = {"model": "slow/chat", "messages": [{"role": "user", "content": "go"}], "max_tokens": 15}
-    decoder = SSEDecoder()
-    frames: list[Any] = []
     async with httpx.AsyncClient(timeout=20) as client:
-        async with client.stream("POST", server.url + "/api/chat", json=body, headers=A) as r:
-            async for chunk in r.aiter_raw():
-                frames += decoder.feed(chunk)
-                if any(f.event == "text" for f in frames):
-                    break
-        first = orjson.loads(frames[0].data)
+        first = orjson.loads((await until_first_token(client, server.url))[0].data)
         url = f"{server.url}/api/chat/{first['stream_id']}/stream"
-        again = SSEDecoder()
         async with client.stream("GET", url, headers=A) as r:
-            replayed = again.feed(await anext(r.aiter_raw()))
+            replayed = SSEDecoder().feed(await anext(r.aiter_raw()))
     start = orjson.loads(replayed[0].data)
     assert start["conversation_id"] == first["conversation_id"]
     assert start["message_id"] == first["message_id"] and first["message_id"]
 
 
 async def test_closing_the_tab_still_stores_the_whole_answer(server: RunningServer) -> None:
-    body = {"model": "slow/chat", "messages": [{"role": "user", "content": "go"}], "max_tokens": 15}
-    decoder = SSEDecoder()
-    frames: list[Any] = []
     async with httpx.AsyncClient(timeout=20) as client:
-        async with client.stream("POST", server.url + "/api/chat", json=body, headers=A) as r:
-            async for chunk in r.aiter_raw():
-                frames += decoder.feed(chunk)
-                if any(f.event == "text" for f in frames):
-                    break  # the tab closes after the first token
+        frames = await until_first_token(client, server.url)
         conversation = orjson.loads(frames[0].data)["conversation_id"]
         stored = await settled(client, server.url, conversation)
     answer = stored["messages"][-1]
